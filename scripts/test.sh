@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The README's test command: install what is missing, bring the one-host stack up, run every test suite
+# as the non-root cluster user (jobs run as that user, as on a real cluster). Run as root.
+#   scripts/test.sh                 # everything
+#   scripts/test.sh tests/core      # a subset (pytest arguments), skips the browser run unless named
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+MLTF_HOME=${MLTF_HOME:-/opt/mltf}
+MLTF_USER=${MLTF_USER:-alice}
+VENV=$MLTF_HOME/venv
+SRC=$MLTF_HOME/src
+T0=$SECONDS; ph() { echo "=== [test +$((SECONDS-T0))s] $*"; }
+
+bash "$REPO/scripts/setup.sh"
+bash "$REPO/scripts/stack/up.sh"
+
+ph "sync the tree to $SRC (readable by the job user; the clone itself may live under /root)"
+mkdir -p "$SRC"
+rsync -a --delete --exclude .git --exclude node_modules --exclude '.yarn' --exclude '__pycache__' \
+  --exclude '/dist' --exclude '.mypy_cache' --exclude '.ruff_cache' "$REPO/" "$SRC/"
+chmod -R a+rX "$SRC"
+stamp="$VENV/.mltf-src-$(sha256sum "$SRC/pyproject.toml" | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  ph "pip install -e $SRC"
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$SRC"
+  rm -f "$VENV"/.mltf-src-*; touch "$stamp"; chmod -R a+rX "$VENV"
+fi
+[ -x "$REPO/scripts/build-labextension.sh" ] && bash "$REPO/scripts/build-labextension.sh"
+
+as_user() {
+  runuser -u "$MLTF_USER" -- env -i HOME="/home/$MLTF_USER" USER="$MLTF_USER" LOGNAME="$MLTF_USER" \
+    PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 MLTF_HOME="$MLTF_HOME" \
+    MLFLOW_TRACKING_URI="http://127.0.0.1:${MLFLOW_PORT:-5000}" CI="${CI:-}" MLTF_FULL="${MLTF_FULL:-}" \
+    PYTHONDONTWRITEBYTECODE=1 bash -c 'cd "$0" && exec "$@"' "$SRC" "$@"
+}
+rc=0
+if [ $# -gt 0 ]; then
+  ph "pytest $*"
+  as_user python -m pytest -p no:cacheprovider "$@" || rc=$?
+else
+  ph "static checks: ruff, mypy"
+  as_user ruff check jupyter_mltf tests bench hub_config || rc=$?
+  as_user mypy || rc=$?
+  ph "pytest (core, backends, server extension, widgets, magics, hub, stack)"
+  as_user python -m pytest -p no:cacheprovider -p pytest_jupyter.jupyter_server --ignore=tests/browser tests || rc=$?
+  if [ -d "$SRC/tests/browser" ]; then
+    ph "pytest browser (headless Debian chromium)"
+    as_user python -m pytest -p no:cacheprovider tests/browser || rc=$?
+  fi
+fi
+ph "done (rc=$rc)"
+exit $rc
