@@ -1,0 +1,122 @@
+"""Local backend: the embedded default where no Slurm is found.
+
+The same runner as on a cluster node, started as a detached process (its own session) so it outlives
+the Jupyter server or the CLI that started it. State: a pid file while it runs, ``result.json`` after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+
+from ..errors import JobNotFound
+from ..models import Capabilities, Job, JobState, LogChunk, StatusInfo
+from .base import Backend, JobSpec
+from .slurm import clean_submit_env, read_log_file
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this process counts as ended
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+class LocalBackend(Backend):
+    """Runs jobs on this machine, one detached process each (no GPUs are scheduled)."""
+
+    name = "local"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            gpus=False,
+            partitions=False,
+            pending_reason=False,
+            notes=["local backend: jobs run on this machine without a scheduler; GPU requests are not enforced"],
+        )
+
+    def job_script(self, spec: JobSpec) -> str:
+        return f"{spec.python} -m jupyter_mltf.runner {spec.spec_path}\n"
+
+    async def submit(self, spec: JobSpec) -> str:
+        def start() -> int:
+            env = clean_submit_env()
+            env["MLTF_JOB_ID"] = spec.job_id
+            with open(spec.log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    [spec.python, "-m", "jupyter_mltf.runner", spec.spec_path],
+                    cwd=spec.job_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,  # survives the server/CLI, and is its own process group
+                    close_fds=True,
+                )
+            with open(os.path.join(spec.job_dir, "pid"), "w", encoding="ascii") as fh:
+                fh.write(str(proc.pid))
+            _REAPERS.append(proc)
+            return proc.pid
+
+        pid = await asyncio.to_thread(start)
+        return f"local-{pid}"
+
+    def _status(self, job: Job) -> StatusInfo:
+        job_dir = job.job_dir or ""
+        result = os.path.join(job_dir, "result.json")
+        for proc in list(_REAPERS):  # reap finished children so they do not linger as zombies
+            if proc.poll() is not None:
+                _REAPERS.remove(proc)
+        if os.path.exists(result):
+            try:
+                with open(result, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                return StatusInfo(
+                    state=JobState(data["state"]),
+                    exit_code=data.get("exit_code"),
+                    started_at=data.get("started_at"),
+                    ended_at=data.get("ended_at"),
+                    nodes=[data.get("host", "localhost")],
+                )
+            except (OSError, ValueError, KeyError):
+                return StatusInfo(JobState.UNKNOWN, reason="result file unreadable")
+        try:
+            pid = int(job.native_id.removeprefix("local-"))
+        except ValueError:
+            return StatusInfo(JobState.UNKNOWN, reason="no process id")
+        if _alive(pid):
+            started = os.path.getmtime(os.path.join(job_dir, "pid")) if os.path.exists(os.path.join(job_dir, "pid")) else None
+            return StatusInfo(JobState.RUNNING, started_at=started, nodes=[os.uname().nodename])
+        # the process is gone without writing its result: killed hard, like a node failure
+        return StatusInfo(JobState.NODE_FAIL, reason="process ended without reporting", ended_at=time.time())
+
+    async def statuses(self, jobs: list[Job]) -> dict[str, StatusInfo]:
+        return {j.native_id: self._status(j) for j in jobs if j.native_id}
+
+    async def read_log(self, job: Job, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
+        return await asyncio.to_thread(read_log_file, job.log_path, offset, limit, job.state.is_terminal)
+
+    async def cancel(self, job: Job) -> None:
+        try:
+            pid = int(job.native_id.removeprefix("local-"))
+        except ValueError:
+            raise JobNotFound(f"job {job.id} has no process") from None
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+_REAPERS: list[subprocess.Popen[bytes]] = []

@@ -1,0 +1,351 @@
+"""Slurm backend: ``sbatch --parsable`` of a script rendered from package data; squeue + sacct for status."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import time
+from importlib import resources as importlib_resources
+
+import jinja2
+from traitlets import Float, List, Unicode
+
+from ..errors import CommandError, JobNotFound, ProjectError
+from ..models import Capabilities, Job, JobState, LogChunk, Partition, StatusInfo
+from ..procs import run_cmd
+from ..resources import format_time, parse_time
+from .base import Backend, DiscoveredJob, JobSpec
+
+JOB_NAME_PREFIX = "mltf-"
+_UNSAFE_PATH = re.compile(r"[\s\x00]")
+_SQUEUE_FORMAT = "%A|%T|%r|%N|%S|%e|%b|%j|%k|%P|%V"
+_SACCT_FIELDS = "JobIDRaw,State,ExitCode,Start,End,NodeList,Reason,JobName,Comment,Partition,Submit"
+
+
+def _ts(text: str) -> float | None:
+    text = text.strip()
+    if not text or text in ("N/A", "Unknown", "None", "0"):
+        return None
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def read_log_file(path: str | None, offset: int, limit: int, complete: bool) -> LogChunk:
+    """Read a log file from a byte offset; a missing file is an empty log (the job has not started)."""
+    if not path:
+        return LogChunk(text="", offset=offset, next_offset=offset, complete=complete)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            start = min(max(offset, 0), size)
+            fh.seek(start)
+            data = fh.read(limit)
+    except FileNotFoundError:
+        return LogChunk(text="", offset=offset, next_offset=offset, complete=complete)
+    # do not split a UTF-8 sequence: stop before an incomplete trailing character
+    cut = len(data)
+    if cut == limit:
+        while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
+            cut -= 1
+        if cut > 0 and data[cut - 1] >= 0xC0:
+            cut -= 1
+        cut = cut or len(data)
+    text = data[:cut].decode("utf-8", "replace")
+    end = start + cut
+    return LogChunk(text=text, offset=start, next_offset=end, complete=complete and end >= size)
+
+
+def clean_submit_env() -> dict[str, str]:
+    """The environment sbatch runs with: no inherited Slurm job settings, no MLflow run, no secrets.
+
+    A notebook inside a Slurm job (a hub session) has SLURM_*/SBATCH_* set, which would leak into the new
+    job; a notebook that called mlflow.set_experiment has MLFLOW_EXPERIMENT_ID set. Tokens travel in a
+    0600 file instead of the environment Slurm stores with the job.
+    """
+    drop_prefixes = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_")
+    drop = {
+        "MLFLOW_RUN_ID",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLTF_GATEWAY_TOKEN",
+        "JUPYTERHUB_API_TOKEN",
+        "JPY_API_TOKEN",
+    }
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(drop_prefixes)}
+
+
+class SlurmBackend(Backend):
+    """Runs jobs on the Slurm cluster this machine can submit to (sbatch on PATH)."""
+
+    name = "slurm"
+
+    gpu_template = Unicode(
+        "--gres=gpu:{type}:{count}",
+        help="How a typed GPU request is written in the batch script. {type} and {count} are filled in. "
+        "Sites that use --gpus-per-node set '--gpus-per-node={type}:{count}'.",
+    ).tag(config=True)
+    gpu_template_untyped = Unicode(
+        "--gres=gpu:{count}",
+        help="How a GPU request without a GPU type is written ('--gpus-per-node={count}' on some sites).",
+    ).tag(config=True)
+    extra_directives = List(
+        Unicode(),
+        default_value=[],
+        help="Extra '#SBATCH' options added to every job, e.g. ['--constraint=x86-64v4']. Site admins only.",
+    ).tag(config=True)
+    command_timeout = Float(30.0, help="Seconds before a Slurm command is given up as failed.").tag(config=True)
+    discover_days = Float(14.0, help="How far back (days) sacct looks when rebuilding the job list.").tag(
+        config=True
+    )
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(arrays=True, multi_node=True)
+
+    # ---------------------------------------------------------------------------------------------- script
+    def job_script(self, spec: JobSpec) -> str:
+        for path in (spec.job_dir, spec.spec_path, spec.log_path):
+            if _UNSAFE_PATH.search(path):
+                raise ProjectError(f"the job directory {spec.job_dir!r} contains whitespace: set a jobs_dir without spaces")
+        res = spec.resources
+        gpu_directive = ""
+        if res.gpus:
+            template = self.gpu_template if res.gpu_type else self.gpu_template_untyped
+            gpu_directive = template.format(type=res.gpu_type or "", count=res.gpus)
+        array = None
+        if spec.array:
+            array = f"0-{int(spec.array['tasks']) - 1}"
+            if spec.array.get("parallelism"):
+                array += f"%{int(spec.array['parallelism'])}"
+        env = jinja2.Environment(
+            loader=jinja2.FunctionLoader(_load_template),
+            autoescape=False,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        env.filters["q"] = lambda value: shlex.quote(str(value))
+        return env.get_template("sbatch.sh.j2").render(
+            job_name=JOB_NAME_PREFIX + spec.job_id,
+            comment=f"mltf:{spec.job_id}:{spec.run_id or '-'}",
+            log_path=spec.log_path if not spec.array else f"{spec.job_dir}/job-%a.log",
+            job_dir=spec.job_dir,
+            job_id=spec.job_id,
+            res=res,
+            gpu_directive=gpu_directive,
+            array=array,
+            extra_directives=list(self.extra_directives),
+            python=spec.python,
+            spec_path=spec.spec_path,
+        )
+
+    async def submit(self, spec: JobSpec) -> str:
+        script = self.job_script(spec)
+        script_path = os.path.join(spec.job_dir, "job.sbatch")
+        with open(script_path, "w", encoding="utf-8") as fh:
+            fh.write(script)
+        _, out, _ = await run_cmd(
+            ["sbatch", "--parsable", script_path], timeout=self.command_timeout, env=clean_submit_env()
+        )
+        native = out.strip().split(";")[0]
+        if not native.isdigit():
+            raise CommandError(["sbatch"], 0, out, "sbatch did not print a job id")
+        return native
+
+    # ---------------------------------------------------------------------------------------------- status
+    async def statuses(self, jobs: list[Job]) -> dict[str, StatusInfo]:
+        ids = sorted({j.native_id for j in jobs if j.native_id})
+        if not ids:
+            return {}
+        found: dict[str, StatusInfo] = {}
+        try:
+            found.update(await self._squeue(ids))
+        except CommandError as exc:
+            if "Invalid job id" not in exc.stderr:
+                return {i: StatusInfo(JobState.UNKNOWN, reason="squeue failed: status unknown") for i in ids}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            try:
+                found.update(await self._sacct(missing))
+            except CommandError:
+                pass
+        for native in ids:
+            found.setdefault(native, StatusInfo(JobState.UNKNOWN, reason="not found in squeue or sacct"))
+        return found
+
+    async def _squeue(self, ids: list[str]) -> dict[str, StatusInfo]:
+        _, out, _ = await run_cmd(
+            ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", _SQUEUE_FORMAT], timeout=self.command_timeout
+        )
+        result: dict[str, StatusInfo] = {}
+        for line in out.splitlines():
+            parts = line.split("|")
+            if len(parts) < 7:
+                continue
+            native, state, reason, nodes, start, end, gres = parts[:7]
+            st = JobState.parse(state)
+            info = StatusInfo(
+                state=st,
+                reason=None if reason in ("None", "(null)", "") else reason,
+                nodes=[n for n in nodes.split(",") if n] if nodes and nodes != "(null)" else [],
+                gpus=None if gres in ("N/A", "(null)") else gres,
+            )
+            if st is JobState.PENDING:
+                info.estimated_start = _ts(start)
+            else:
+                info.started_at = _ts(start)
+                info.ended_at = _ts(end) if st.is_terminal else None
+            result[native] = info
+        return result
+
+    async def _sacct(self, ids: list[str]) -> dict[str, StatusInfo]:
+        _, out, _ = await run_cmd(
+            ["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", _SACCT_FIELDS], timeout=self.command_timeout
+        )
+        result: dict[str, StatusInfo] = {}
+        for line in out.splitlines():
+            parts = line.split("|")
+            if len(parts) < 7:
+                continue
+            native, state, exit_code, start, end, nodes, reason = parts[:7]
+            code = exit_code.split(":")[0]
+            result[native] = StatusInfo(
+                state=JobState.parse(state),
+                reason=None if reason in ("None", "") else reason,
+                nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
+                exit_code=int(code) if code.isdigit() else None,
+                started_at=_ts(start),
+                ended_at=_ts(end),
+            )
+        return result
+
+    # ---------------------------------------------------------------------------------------------- logs etc.
+    async def read_log(self, job: Job, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
+        import asyncio
+
+        return await asyncio.to_thread(read_log_file, job.log_path, offset, limit, job.state.is_terminal)
+
+    async def cancel(self, job: Job) -> None:
+        if not job.native_id:
+            raise JobNotFound(f"job {job.id} has no Slurm job id yet")
+        await run_cmd(["scancel", job.native_id], timeout=self.command_timeout)
+
+    async def partitions(self) -> list[Partition]:
+        _, out, _ = await run_cmd(
+            ["sinfo", "-h", "-o", "%P|%l|%L|%c|%m|%G|%D|%a|%s"], timeout=self.command_timeout
+        )
+        parts: dict[str, Partition] = {}
+        for line in out.splitlines():
+            fields = line.split("|")
+            if len(fields) < 9:
+                continue
+            raw_name, max_time, def_time, cpus, mem, gres, count, avail, max_nodes = fields[:9]
+            name = raw_name.rstrip("*")
+            part = parts.setdefault(name, Partition(name=name, default=raw_name.endswith("*"), nodes=0))
+            part.nodes += int(count) if count.isdigit() else 0
+            part.max_time = _norm_time(max_time)
+            part.default_time = _norm_time(def_time)
+            part.state = avail
+            part.max_nodes = int(max_nodes) if max_nodes.isdigit() else None
+            cpu_n = int(cpus.rstrip("+")) if cpus.rstrip("+").isdigit() else None
+            if cpu_n:
+                part.cpus_per_node = max(part.cpus_per_node or 0, cpu_n)
+            mem_n = int(mem.rstrip("+")) if mem.rstrip("+").isdigit() else None
+            if mem_n:
+                part.mem_per_node_mb = max(part.mem_per_node_mb or 0, mem_n)
+            for item in gres.split(","):
+                bits = re.sub(r"\(.*?\)", "", item).split(":")
+                if bits[0] != "gpu" or len(bits) < 2:
+                    continue
+                count_txt = bits[-1]
+                if count_txt.isdigit():
+                    part.gpus_per_node = max(part.gpus_per_node, int(count_txt))
+                if len(bits) == 3 and bits[1] not in part.gpu_types:
+                    part.gpu_types.append(bits[1])
+        return sorted(parts.values(), key=lambda p: (not p.default, p.name))
+
+    async def discover(self) -> list[DiscoveredJob]:
+        found: dict[str, DiscoveredJob] = {}
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - self.discover_days * 86400))
+        try:
+            _, out, _ = await run_cmd(
+                ["sacct", "-X", "-n", "-P", "-S", since, "-o", _SACCT_FIELDS], timeout=self.command_timeout
+            )
+            for line in out.splitlines():
+                parts = line.split("|")
+                if len(parts) < 11 or not parts[7].startswith(JOB_NAME_PREFIX):
+                    continue
+                native, state, exit_code, start, end, nodes, reason, name, comment, partition, submit = parts[:11]
+                code = exit_code.split(":")[0]
+                job_id, run_id = _parse_comment(comment, name)
+                found[native] = DiscoveredJob(
+                    native_id=native,
+                    job_id=job_id,
+                    run_id=run_id,
+                    name=name,
+                    partition=partition or None,
+                    submitted_at=_ts(submit),
+                    status=StatusInfo(
+                        state=JobState.parse(state),
+                        reason=None if reason in ("None", "") else reason,
+                        nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
+                        exit_code=int(code) if code.isdigit() else None,
+                        started_at=_ts(start),
+                        ended_at=_ts(end),
+                    ),
+                )
+        except CommandError:
+            pass  # accounting may be off: squeue below still finds live jobs
+        _, out, _ = await run_cmd(
+            ["squeue", "--me", "-h", "-t", "all", "-o", _SQUEUE_FORMAT], timeout=self.command_timeout
+        )
+        for line in out.splitlines():
+            parts = line.split("|")
+            if len(parts) < 11 or not parts[7].startswith(JOB_NAME_PREFIX):
+                continue
+            native, state, reason, nodes, start, end, _gres, name, comment, partition, submit = parts[:11]
+            job_id, run_id = _parse_comment(comment, name)
+            st = JobState.parse(state)
+            found[native] = DiscoveredJob(
+                native_id=native,
+                job_id=job_id,
+                run_id=run_id,
+                name=name,
+                partition=partition or None,
+                submitted_at=_ts(submit),
+                status=StatusInfo(
+                    state=st,
+                    reason=None if reason in ("None", "") else reason,
+                    nodes=[n for n in nodes.split(",") if n and n != "(null)"],
+                    started_at=None if st is JobState.PENDING else _ts(start),
+                    ended_at=_ts(end) if st.is_terminal else None,
+                ),
+            )
+        return list(found.values())
+
+
+def _parse_comment(comment: str, name: str) -> tuple[str, str | None]:
+    if comment.startswith("mltf:"):
+        bits = comment.split(":")
+        if len(bits) >= 3:
+            return bits[1], (bits[2] if bits[2] not in ("-", "") else None)
+    return name[len(JOB_NAME_PREFIX) :], None
+
+
+def _norm_time(text: str) -> str | None:
+    text = text.strip()
+    if text in ("infinite", "UNLIMITED", "n/a", "NONE", ""):
+        return None
+    try:
+        return format_time(parse_time(text))
+    except Exception:
+        return None
+
+
+def _load_template(name: str) -> str:
+    return (importlib_resources.files("jupyter_mltf") / "templates" / name).read_text(encoding="utf-8")
+
+

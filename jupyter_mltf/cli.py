@@ -1,0 +1,294 @@
+"""``jupyter mltf``: submit, list, status, logs, cancel (and preview, rebuild, login) from a terminal.
+
+Errors print one line that says what to do (``--debug`` shows the traceback); exit status 2 for bad
+input, 1 for a failed job or an unreachable cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from .errors import InvalidRequest, MLTFError
+from .models import Job
+
+RESOURCE_OPTIONS = (
+    ("--gpus", "gpus", "number of GPUs per node"),
+    ("--gpu-type", "gpu_type", "GPU type (GRES type), e.g. nvidia_a100_80gb"),
+    ("--partition", "partition", "Slurm partition"),
+    ("--time", "time", "time limit, HH:MM:SS (or 90m, 2h)"),
+    ("--mem", "mem", "memory per node, e.g. 16G"),
+    ("--cpus", "cpus", "CPUs per task"),
+    ("--nodes", "nodes", "number of nodes"),
+    ("--account", "account", "Slurm account"),
+    ("--qos", "qos", "Slurm QOS"),
+)
+
+
+def add_submit_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``jupyter mltf submit`` and ``%mltf_submit``."""
+    parser.add_argument("path", nargs="?", default=".", help="project directory (default: current)")
+    parser.add_argument("-e", "--entry-point", default=None, help="MLproject entry point (default: main)")
+    parser.add_argument("-P", "--param", action="append", default=[], metavar="KEY=VALUE", help="parameter")
+    for flag, dest, text in RESOURCE_OPTIONS:
+        parser.add_argument(flag, dest=dest, default=None, help=text)
+    parser.add_argument("--name", default=None, help="run name")
+    parser.add_argument("--experiment", default=None, help="MLflow experiment (default: project name)")
+    parser.add_argument("--env", dest="env_manager", choices=("notebook", "project"), default=None,
+                        help="environment: the notebook's own (default) or the project's cached env")
+    parser.add_argument("--launcher", choices=("auto", "none", "torchrun", "accelerate"), default=None)
+    parser.add_argument("--sweep", default=None, metavar="SWEEP.yaml", help="hyperparameter sweep file")
+    parser.add_argument("--notebook", default=None, help="notebook or script to run when there is no MLproject")
+    parser.add_argument("--dry-run", action="store_true", help="print the batch script and file list only")
+    parser.add_argument("--wait", action="store_true", help="follow the log until the job ends")
+
+
+def params_from_args(items: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise InvalidRequest(f"parameter {item!r} must be KEY=VALUE, e.g. -P lr=0.01")
+        key, value = item.split("=", 1)
+        if not key:
+            raise InvalidRequest(f"parameter {item!r} has no name: use KEY=VALUE")
+        params[key] = value
+    return params
+
+
+def resources_from_args(ns: argparse.Namespace) -> dict[str, Any]:
+    return {dest: getattr(ns, dest) for _, dest, _ in RESOURCE_OPTIONS if getattr(ns, dest) is not None}
+
+
+def submit_options_from_args(ns: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "entry_point": ns.entry_point,
+        "params": params_from_args(ns.param),
+        "resources": resources_from_args(ns),
+        "name": ns.name,
+        "experiment": ns.experiment,
+        "env_manager": ns.env_manager,
+        "launcher": ns.launcher,
+        "notebook": ns.notebook,
+        "dry_run": ns.dry_run,
+    }
+    if ns.sweep:
+        from .sweep import load_sweep_file
+
+        options["sweep"] = load_sweep_file(ns.sweep)
+    return options
+
+
+def _fmt_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _fmt_elapsed(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def format_job_table(jobs: list[Job]) -> str:
+    rows = [("ID", "SLURM", "STATE", "ELAPSED", "GPUS", "NAME", "REASON")]
+    for j in jobs:
+        rows.append((j.id, j.native_id or "-", j.state.value, _fmt_elapsed(j.elapsed), str(j.resources.gpus),
+                     j.name[:30], j.reason or ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def format_job_detail(job: Job) -> str:
+    lines = [
+        f"job        {job.id}  ({job.backend} {job.native_id or '-'})",
+        f"state      {job.state.value}" + (f"  reason: {job.reason}" if job.reason else ""),
+        f"name       {job.name}   entry point: {job.entry_point}",
+        f"params     {json.dumps(job.params)}",
+        f"resources  " + ", ".join(f"{k}={v}" for k, v in job.resources.to_dict().items() if v not in (None, 0)),
+        f"nodes      {','.join(job.nodes) or '-'}",
+        f"submitted  {_fmt_time(job.submitted_at)}   started {_fmt_time(job.started_at)}   ended {_fmt_time(job.ended_at)}",
+        f"elapsed    {_fmt_elapsed(job.elapsed)}" + (f"   exit code {job.exit_code}" if job.exit_code is not None else ""),
+        f"mlflow run {job.run_id or '-'}" + (f"  {job.mlflow_url}" if job.mlflow_url else ""),
+        f"log        {job.log_path or '-'}",
+    ]
+    if job.estimated_start and not job.started_at:
+        lines.insert(2, f"est. start {_fmt_time(job.estimated_start)}")
+    if job.metrics:
+        lines.append("metrics    " + ", ".join(f"{k}={v:g}" for k, v in sorted(job.metrics.items()) if not k.startswith("system/")))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jupyter mltf", description="Submit projects to MLTF and follow them.")
+    parser.add_argument("--backend", default=None, help="backend name (slurm, local, gateway); default: auto")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    submit = sub.add_parser("submit", help="package a directory as an MLflow project and run it")
+    add_submit_options(submit)
+    preview = sub.add_parser("preview", help="show the project, entry points, files and size")
+    preview.add_argument("path", nargs="?", default=".")
+    preview.add_argument("--notebook", default=None)
+    preview.add_argument("--json", action="store_true")
+    lst = sub.add_parser("list", help="list your jobs")
+    lst.add_argument("--json", action="store_true")
+    status = sub.add_parser("status", help="one job in detail")
+    status.add_argument("job_id")
+    status.add_argument("--json", action="store_true")
+    logs = sub.add_parser("logs", help="a job's output")
+    logs.add_argument("job_id")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    cancel = sub.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("job_id")
+    sub.add_parser("rebuild", help="rebuild the local job list from Slurm and MLflow")
+    sub.add_parser("config", help="backend, partitions and limits")
+    login = sub.add_parser("login", help="log in to the MLTF gateway (OAuth device flow)")
+    login.add_argument("--url", default=None, help="gateway URL (default: $MLTF_GATEWAY_URI)")
+    return parser
+
+
+def _client(ns: argparse.Namespace) -> Any:
+    from .api import Client
+
+    traits: dict[str, Any] = {}
+    if ns.backend:
+        traits["backend"] = ns.backend
+    return Client(config=_load_config(), **traits)
+
+
+def _load_config() -> Any:
+    """``jupyter_mltf_config.py``/``.json`` from the Jupyter config path, like any Jupyter app."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    config = Config()
+    for directory in reversed(jupyter_config_path()):
+        for loader_cls, name in ((JSONFileConfigLoader, "jupyter_mltf_config.json"),
+                                 (PyFileConfigLoader, "jupyter_mltf_config.py")):
+            if os.path.isfile(os.path.join(directory, name)):
+                config.merge(loader_cls(name, path=directory).load_config())
+    return config
+
+
+def _follow(client: Any, job_id: str) -> Job:
+    try:
+        for text in client.follow(job_id):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"\nstopped following; job {job_id} goes on (`jupyter mltf cancel {job_id}` stops it)")
+        raise SystemExit(130) from None
+    return client.wait(job_id, timeout=60) if not client.job(job_id).state.is_terminal else client.job(job_id)
+
+
+def run(argv: list[str]) -> int:
+    ns = build_parser().parse_args(argv)
+    if ns.command == "login":
+        from .auth import login
+
+        login(ns.url)
+        return 0
+    client = _client(ns)
+    if ns.command == "submit":
+        result = client.submit(ns.path, **submit_options_from_args(ns))
+        from .core import DryRun
+
+        if isinstance(result, DryRun):
+            print("# batch script\n" + result.script)
+            print(f"# command: {result.command}")
+            print(f"# files ({len(result.files)}, {result.total_bytes} bytes, sha256 {result.content_hash[:16]}):")
+            for name in result.files:
+                print(f"  {name}")
+            if result.excluded:
+                print("# excluded:")
+                for item in result.excluded:
+                    print(f"  {item['path']}  ({item['reason']})")
+            notes = result.project.get("notes") or []
+            for note in notes:
+                print(f"# note: {note}")
+            if result.project.get("generated"):
+                print("# generated MLproject:\n" + result.project.get("mlproject", ""))
+            return 0
+        job = result.job
+        print(f"submitted job {job.id} ({job.backend} {job.native_id}); MLflow run {job.run_id}")
+        if job.mlflow_url:
+            print(f"run: {job.mlflow_url}")
+        if ns.wait:
+            final = _follow(client, job.id)
+            print(f"job {final.id} ended {final.state.value}" + (f"; run: {final.mlflow_url}" if final.mlflow_url else ""))
+            return 0 if final.state.value == "COMPLETED" else 1
+        return 0
+    if ns.command == "preview":
+        pv = client.preview(ns.path, ns.notebook).to_dict()
+        if ns.json:
+            print(json.dumps(pv, indent=1))
+            return 0
+        project = pv["project"]
+        if project:
+            print(f"project {project['name']}" + (" (MLproject proposed)" if project["generated"] else ""))
+            for note in project["notes"]:
+                print(f"  note: {note}")
+            for ep in project["entry_points"]:
+                params = ", ".join(f"{p['name']}:{p['type']}={p['default']}" for p in ep["parameters"])
+                print(f"  entry point {ep['name']}: {ep['command']}" + (f"  [{params}]" if params else ""))
+        files = pv["files"]
+        print(f"{files['count']} files, {files['total_bytes']} bytes (limit {files['limit_bytes']})")
+        for item in files["largest"][:5]:
+            print(f"  {item['size']:>12}  {item['path']}")
+        for item in files["excluded"][:20]:
+            print(f"  excluded {item['path']} ({item['reason']})")
+        for warning in pv["warnings"]:
+            print(f"warning: {warning}")
+        return 0
+    if ns.command == "list":
+        jobs = client.jobs()
+        print(json.dumps([j.to_dict() for j in jobs], indent=1) if ns.json else format_job_table(jobs))
+        return 0
+    if ns.command == "status":
+        job = client.job(ns.job_id, metrics=True)
+        print(json.dumps(job.to_dict(), indent=1) if ns.json else format_job_detail(job))
+        return 0
+    if ns.command == "logs":
+        if ns.follow:
+            _follow(client, ns.job_id)
+        else:
+            sys.stdout.write(client.logs(ns.job_id).text)
+        return 0
+    if ns.command == "cancel":
+        job = client.cancel(ns.job_id)
+        print(f"job {job.id}: {job.state.value}")
+        return 0
+    if ns.command == "rebuild":
+        jobs = client.rebuild()
+        print(f"recovered {len(jobs)} job(s) from the cluster")
+        return 0
+    if ns.command == "config":
+        print(json.dumps(client.config(), indent=1))
+        return 0
+    return 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = run(args)
+    except MLTFError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc.message}", file=sys.stderr)
+        from .errors import http_status
+
+        code = 2 if 400 <= http_status(exc) < 500 else 1
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

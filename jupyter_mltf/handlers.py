@@ -1,0 +1,240 @@
+"""REST handlers under ``/mltf/api/``: thin HTTP adapters over the one core, :class:`MLTFManager`.
+
+Every handler is authenticated (``@web.authenticated``) and authorized against the ``mltf`` resource
+(``@authorized``); writes keep Jupyter's XSRF check. Errors are JSON ``{"message", "reason"}``: domain
+errors (:class:`~jupyter_mltf.errors.MLTFError`) become status codes in one place,
+:meth:`MLTFAPIHandler.send_error`, through :func:`~jupyter_mltf.errors.http_status`; anything unexpected is
+logged with its traceback and answered with a generic 500. The route table lives in
+:mod:`jupyter_mltf.extension`; the shapes are documented in ``jupyter_mltf/openapi.yaml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from http.client import responses
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from . import __version__
+from .errors import DuplicateSubmission, InvalidRequest, MLTFError, http_status
+
+if TYPE_CHECKING:
+    from .core import MLTFManager
+
+AUTH_RESOURCE = "mltf"
+
+_STATUS_REASONS = {
+    400: "invalid-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "duplicate",
+    413: "too-large",
+    422: "invalid-request",
+    501: "not-supported",
+    503: "unavailable",
+}
+
+
+class MLTFAPIHandler(APIHandler):
+    """Base class: the manager, JSON bodies, root-dir paths, and the one error mapping."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> MLTFManager:
+        manager: MLTFManager = self.settings["mltf_manager"]
+        return manager
+
+    @property
+    def root_dir(self) -> str:
+        return str(self.settings["server_root_dir"])
+
+    async def check_path(self, path: Any) -> str:
+        """``path`` (relative to the server root) checked by the manager's one root-dir check, off the loop.
+
+        Refuses ``..`` and absolute paths (403), symlinks leading out of the root (403), and paths that are
+        not an existing directory (400). Returns ``path`` unchanged: the manager resolves it again itself.
+        """
+        if not isinstance(path, str) or not path.strip():
+            raise InvalidRequest("'path' is missing: give the project directory relative to the server root")
+        await asyncio.to_thread(self.manager.resolve_dir, path)
+        return path
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 that says what is wrong with it."""
+        raw = self.request.body or b""
+        if not raw.strip():
+            raise InvalidRequest("the request body is empty: send a JSON object")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"the request body is not valid JSON ({exc}): send a JSON object") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest(f"the request body must be a JSON object, not {type(body).__name__}")
+        return body
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    # -- errors: the one place where exceptions become HTTP answers ------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, MLTFError):
+            status_code = http_status(exc)
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(value, MLTFError):
+            # expected: the user gets the message; the log gets the detail, no traceback
+            self.log.warning(
+                "mltf: %d %s: %s", http_status(value), self._request_summary(), value.log_message
+            )
+            return
+        super().log_exception(typ, value, tb)  # unexpected: the traceback goes to the server log only
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        reply: dict[str, Any]
+        if isinstance(exc, MLTFError):
+            reply = {"message": exc.message, "reason": exc.reason}
+            if isinstance(exc, DuplicateSubmission):
+                reply["job_id"] = exc.job_id
+        elif isinstance(exc, web.HTTPError) or exc is None:
+            message = self._http_message(status_code, exc)
+            reply = {"message": message, "reason": _STATUS_REASONS.get(status_code)}
+        else:
+            reply = {
+                "message": "internal error in jupyter-mltf: the server log has the details",
+                "reason": "internal-error",
+            }
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(reply))
+
+    def _http_message(self, status_code: int, exc: web.HTTPError | None) -> str:
+        message = ""
+        if exc is not None and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        if status_code == 403 and "xsrf" in message.lower():
+            return (
+                f"{message}: a cookie-authenticated write needs the XSRF token; send the '_xsrf' cookie's "
+                "value in the X-XSRFToken header (JupyterLab's ServerConnection does this), or use token auth"
+            )
+        if status_code == 403 and not message:
+            return (
+                "not authenticated or not allowed: send 'Authorization: token <server token>' or log in to "
+                "Jupyter as a user allowed to use mltf"
+            )
+        if status_code == 405:
+            method, path = self.request.method, self.request.path
+            return f"{method} is not supported on {path}: see jupyter_mltf/openapi.yaml"
+        return message or responses.get(status_code, "error")
+
+
+class HealthHandler(MLTFAPIHandler):
+    """``GET health``: the extension is loaded and its status watcher runs (asks nothing of the cluster)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(
+            {
+                "status": "ok",
+                "version": __version__,
+                "backend": getattr(self.manager, "backend_name", None),
+                "root_dir": self.root_dir,
+            }
+        )
+
+
+class ConfigHandler(MLTFAPIHandler):
+    """``GET config``: backend, capabilities, partitions and limits, defaults, MLflow UI URL."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(await self.manager.config_info())
+
+
+class PreviewHandler(MLTFAPIHandler):
+    """``POST preview``: what would be submitted from a directory (MLproject, entry points, files)."""
+
+    @web.authenticated
+    @authorized(action="read")
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - {"path", "notebook"})
+        if unknown:
+            raise InvalidRequest(f"unknown field(s) {', '.join(unknown)}: preview takes path and notebook")
+        notebook = body.get("notebook")
+        if notebook is not None and not isinstance(notebook, str):
+            raise InvalidRequest("'notebook' must be a string: the notebook's file name in the directory")
+        path = await self.check_path(body.get("path"))
+        preview = await self.manager.preview(path, notebook=notebook)
+        self.write_json(preview.to_dict())
+
+
+class JobsHandler(MLTFAPIHandler):
+    """``GET jobs`` (newest first) and ``POST jobs`` (submit; 201, or 200 with the dry run)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        jobs = await self.manager.list_jobs()
+        self.write_json({"jobs": [job.to_dict() for job in jobs]})
+
+    @web.authenticated
+    @authorized(action="execute")
+    async def post(self) -> None:
+        from .core import DryRun, SubmitRequest
+
+        request = SubmitRequest.from_dict(self.json_body())
+        await self.check_path(request.path)
+        result = await self.manager.submit(request)
+        if isinstance(result, DryRun):
+            self.write_json(result.to_dict(), status=200)
+        else:
+            self.write_json(result.to_dict(), status=201)
+
+
+class JobHandler(MLTFAPIHandler):
+    """``GET jobs/{id}`` (with the latest MLflow metrics) and ``DELETE jobs/{id}`` (cancel)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        job = await self.manager.get_job(job_id, metrics=True)
+        self.write_json(job.to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        job = await self.manager.cancel(job_id)
+        self.write_json(job.to_dict())
+
+
+class JobLogHandler(MLTFAPIHandler):
+    """``GET jobs/{id}/log?offset=N``: the log from byte N; ask again from ``next_offset``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        raw = self.get_query_argument("offset", "0")
+        try:
+            offset = int(raw)
+        except ValueError:
+            offset = -1
+        if offset < 0:
+            raise InvalidRequest(f"offset {raw!r} must be a whole number >= 0 (next_offset)")
+        chunk = await self.manager.read_log(job_id, offset=offset)
+        self.write_json(chunk.to_dict())

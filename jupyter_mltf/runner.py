@@ -1,0 +1,224 @@
+"""The job runner: ``python -m jupyter_mltf.runner SPEC.json`` on the compute node (or locally).
+
+It unpacks the project archive in job scratch, resumes the MLflow run created at submit time, tags it
+(Slurm job id, nodes, GPUs, partition, content hash), logs system metrics (GPU metrics where a GPU
+exists), runs the entry point with its parameters, streams the output to the job log, and sets the
+terminal status: FINISHED, FAILED (non-zero exit) or KILLED (SIGTERM from scancel or the time limit).
+MLflow being unreachable never stops the job: the watcher reconciles the run later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GRACE_SECONDS = 20.0
+
+
+def _say(message: str) -> None:
+    print(f"[mltf] {message}", flush=True)
+
+
+class Tracker:
+    """MLflow calls that warn instead of failing the job."""
+
+    def __init__(self, tracking_uri: str | None, run_id: str | None) -> None:
+        self.run_id = run_id
+        self.client: Any = None
+        if run_id:
+            try:
+                from mlflow.tracking import MlflowClient
+
+                self.client = MlflowClient(tracking_uri=tracking_uri)
+            except Exception as exc:
+                _say(f"warning: MLflow client unavailable ({exc}); the run is reconciled later")
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.client is None:
+            return
+        try:
+            getattr(self.client, method)(self.run_id, *args, **kwargs)
+        except Exception as exc:
+            _say(f"warning: MLflow {method} failed: {str(exc).splitlines()[0] if str(exc) else exc}")
+
+
+def _scratch(job_dir: str) -> str:
+    base = os.environ.get("SLURM_TMPDIR") or os.environ.get("TMPDIR") or job_dir
+    if not os.access(base, os.W_OK):
+        base = job_dir
+    return tempfile.mkdtemp(prefix=f"mltf-{os.environ.get('SLURM_JOB_ID', 'local')}-", dir=base)
+
+
+def _child_env(spec: dict[str, Any], bin_dir: str, token: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_TOKEN")}
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"] = "false"  # the runner logs them, once per node
+    if spec.get("tracking_uri"):
+        env["MLFLOW_TRACKING_URI"] = spec["tracking_uri"]
+    if spec.get("run_id"):
+        env["MLFLOW_RUN_ID"] = spec["run_id"]
+    if spec.get("experiment_id"):
+        env["MLFLOW_EXPERIMENT_ID"] = spec["experiment_id"]
+    if token:
+        env["MLFLOW_TRACKING_TOKEN"] = token
+    env["MLTF_JOB_ID"] = spec["job_id"]
+    return env
+
+
+def _launch_command(spec: dict[str, Any], workdir: str) -> list[str]:
+    from .launchers import launch_argv
+
+    return launch_argv(spec, workdir)
+
+
+def run(spec_path: str) -> int:
+    with open(spec_path, encoding="utf-8") as fh:
+        spec: dict[str, Any] = json.load(fh)
+    job_dir = os.path.dirname(os.path.abspath(spec_path))
+    node_rank = int(os.environ.get("SLURM_NODEID", "0") or 0)
+    is_leader = node_rank == 0
+    host = socket.gethostname()
+    started = time.time()
+    token = None
+    if spec.get("token_file"):
+        try:
+            token = Path(spec["token_file"]).read_text(encoding="utf-8").strip()
+            os.environ["MLFLOW_TRACKING_TOKEN"] = token  # for this process's own MLflow client
+        except OSError as exc:
+            _say(f"warning: cannot read the tracking token file: {exc.strerror}")
+    if spec.get("tracking_uri"):
+        os.environ["MLFLOW_TRACKING_URI"] = spec["tracking_uri"]
+    tracker = Tracker(spec.get("tracking_uri"), spec.get("run_id"))
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    _say(f"job {spec['job_id']} on {host} (slurm job {slurm_job or '-'}, node rank {node_rank}, GPUs [{gpus}])")
+    if is_leader:
+        tags = {
+            "mltf.host": host,
+            "mltf.nodes": os.environ.get("SLURM_JOB_NODELIST", host),
+            "mltf.cuda_visible_devices": gpus,
+            "mltf.partition": os.environ.get("SLURM_JOB_PARTITION", ""),
+            "mltf.content_hash": spec.get("content_hash", ""),
+            "mltf.job_id": spec["job_id"],
+        }
+        if slurm_job:
+            tags["mltf.slurm_job_id"] = slurm_job
+        for key, value in tags.items():
+            tracker.call("set_tag", key, value)
+        tracker.call("update_run", status="RUNNING")
+
+    workdir = _scratch(job_dir)
+    monitor: Any = None
+    proc: subprocess.Popen[bytes] | None = None
+    killed = {"signal": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        killed["signal"] = signum
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    rc = 1
+    try:
+        from .packaging import extract_archive
+
+        extract_archive(spec["archive"], workdir)
+        bin_dir = os.path.dirname(spec.get("python") or sys.executable)
+        if spec.get("env_manager") == "project" and spec.get("env_spec"):
+            from .envs import ensure_env
+
+            t0 = time.monotonic()
+            bin_dir, built = ensure_env(Path(workdir) / spec["env_spec"], spec["envs_dir"], spec["python"])
+            _say(("built" if built else "reusing cached") + f" project env in {time.monotonic() - t0:.1f}s: {bin_dir}")
+        if tracker.client is not None:
+            try:
+                from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+                multi = int(os.environ.get("SLURM_JOB_NUM_NODES", "1") or 1) > 1
+                monitor = SystemMetricsMonitor(
+                    spec["run_id"],
+                    sampling_interval=float(os.environ.get("MLTF_SYSTEM_METRICS_INTERVAL", "5")),
+                    node_id=host if multi else None,
+                    tracking_uri=spec.get("tracking_uri"),
+                    resume_logging=True,
+                )
+                monitor.start()
+            except Exception as exc:
+                _say(f"warning: system metrics unavailable: {exc}")
+        argv = _launch_command(spec, workdir)
+        env = _child_env(spec, bin_dir, token)
+        _say(f"running: {spec['command']}")
+        if not killed["signal"]:
+            proc = subprocess.Popen(argv, cwd=workdir, env=env, start_new_session=True)
+            while True:
+                try:
+                    rc = proc.wait()
+                    break
+                except InterruptedError:
+                    continue
+            if killed["signal"] and proc.poll() is None:
+                try:
+                    rc = proc.wait(timeout=GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    rc = proc.wait()
+        else:
+            rc = 143
+    except Exception as exc:
+        _say(f"error: {type(exc).__name__}: {exc}")
+        rc = 1
+    finally:
+        if monitor is not None:
+            try:
+                monitor.finish()
+            except Exception:
+                pass
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    if killed["signal"]:
+        status, state = "KILLED", "CANCELLED"
+        _say(f"stopped by signal {killed['signal']} (cancel or time limit)")
+    elif rc == 0:
+        status, state = "FINISHED", "COMPLETED"
+    else:
+        status, state = "FAILED", "FAILED"
+        _say(f"entry point exited with code {rc}")
+    if is_leader:
+        tracker.call("set_tag", "mltf.exit_code", str(rc))
+        log_path = os.environ.get("MLTF_LOG_PATH") or os.path.join(job_dir, "job.log")
+        if os.path.exists(log_path):
+            sys.stdout.flush()
+            tracker.call("log_artifact", log_path, "mltf")
+        tracker.call("set_terminated", status=status)
+        result = {"state": state, "exit_code": rc, "started_at": started, "ended_at": time.time(), "host": host}
+        with open(os.path.join(job_dir, "result.json"), "w", encoding="utf-8") as fh:
+            json.dump(result, fh)
+    _say(f"done: {status}")
+    return 143 if killed["signal"] and rc == 0 else rc
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        print("usage: python -m jupyter_mltf.runner SPEC.json", file=sys.stderr)
+        raise SystemExit(2)
+    code = run(sys.argv[1])
+    raise SystemExit(code if 0 <= code < 256 else 1)
+
+
+if __name__ == "__main__":
+    main()

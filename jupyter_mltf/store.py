@@ -1,0 +1,141 @@
+"""The local job store: a sqlite cache of :class:`Job` records.
+
+State lives in Slurm and MLflow; this file only remembers what we saw. A deleted or corrupted store is
+rebuilt from the cluster (job name/comment carry our id and the MLflow run id) and MLflow's tags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from .errors import DuplicateSubmission, JobNotFound
+from .models import Job
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    native_id TEXT,
+    idempotency_key TEXT UNIQUE,
+    submitted_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_native ON jobs (backend, native_id);
+"""
+
+
+class JobStore:
+    """Thread-safe; every method is short and may be called through ``asyncio.to_thread``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self.rebuilt_from_scratch = False
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            if self.path.exists():
+                return self._conn
+            # the file was deleted under us: start a new one (the core then rebuilds it)
+            self._conn.close()
+            self._conn = None
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not self.path.exists()
+        try:
+            conn = self._open()
+        except sqlite3.DatabaseError:
+            # corrupted: keep it aside for inspection, start a new one
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            os.replace(self.path, aside)
+            fresh = True
+            conn = self._open()
+        self.rebuilt_from_scratch = self.rebuilt_from_scratch or fresh
+        self._conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.executescript(_SCHEMA)
+            conn.execute("SELECT count(*) FROM jobs").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        os.chmod(self.path, 0o600)
+        return conn
+
+    def needs_rebuild(self) -> bool:
+        """True once after the store was (re)created empty: the caller should read jobs back from the cluster."""
+        with self._lock:
+            self._connect()
+            flag = self.rebuilt_from_scratch
+            self.rebuilt_from_scratch = False
+            return flag
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute(
+                    "INSERT INTO jobs (id, backend, native_id, idempotency_key, submitted_at, data) VALUES (?,?,?,?,?,?)",
+                    (job.id, job.backend, job.native_id, job.idempotency_key, job.submitted_at, json.dumps(job.to_dict())),
+                )
+            except sqlite3.IntegrityError:
+                if job.idempotency_key:
+                    existing = self.find_by_key(job.idempotency_key)
+                    if existing is not None:
+                        raise DuplicateSubmission(
+                            f"a job was already submitted with idempotency key {job.idempotency_key!r}: {existing.id}",
+                            job_id=existing.id,
+                        ) from None
+                raise
+
+    def save(self, job: Job) -> None:
+        with self._lock:
+            self._connect().execute(
+                "INSERT OR REPLACE INTO jobs (id, backend, native_id, idempotency_key, submitted_at, data) "
+                "VALUES (?,?,?,?,?,?)",
+                (job.id, job.backend, job.native_id, job.idempotency_key, job.submitted_at, json.dumps(job.to_dict())),
+            )
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._connect().execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            row = self._connect().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job {job_id!r}: `jupyter mltf list` shows your jobs")
+        return Job.from_dict(json.loads(row[0]))
+
+    def find_by_key(self, key: str) -> Job | None:
+        with self._lock:
+            row = self._connect().execute("SELECT data FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        return Job.from_dict(json.loads(row[0])) if row else None
+
+    def find_native(self, backend: str, native_id: str) -> Job | None:
+        with self._lock:
+            row = self._connect().execute(
+                "SELECT data FROM jobs WHERE backend = ? AND native_id = ?", (backend, native_id)
+            ).fetchone()
+        return Job.from_dict(json.loads(row[0])) if row else None
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            rows = self._connect().execute("SELECT data FROM jobs ORDER BY submitted_at DESC").fetchall()
+        return [Job.from_dict(json.loads(r[0])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

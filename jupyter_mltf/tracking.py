@@ -1,0 +1,129 @@
+"""MLflow helpers used by the core (submit side) and the watcher (reconciliation). All calls are sync:
+the async core runs them in a thread. Errors become :class:`BackendUnavailable` with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import BackendUnavailable, MLTFError
+
+TERMINAL_RUN_STATUSES = {"FINISHED", "FAILED", "KILLED"}
+TAG_PREFIX = "mltf."
+
+
+def _client(tracking_uri: str | None) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _unavailable(tracking_uri: str | None, exc: Exception) -> BackendUnavailable:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return BackendUnavailable(
+        f"the MLflow tracking server at {tracking_uri or 'the default location'} cannot be reached: "
+        "check that it is running and MLFLOW_TRACKING_URI is right",
+        log_message=f"mlflow error: {text}",
+    )
+
+
+def run_url(ui_url: str | None, experiment_id: str | None, run_id: str | None) -> str | None:
+    if not ui_url or not run_id or not ui_url.startswith(("http://", "https://")):
+        return None
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def ping(tracking_uri: str | None) -> None:
+    """Fail fast (before anything is queued) when the tracking server is down."""
+    try:
+        _client(tracking_uri).search_experiments(max_results=1)
+    except MLTFError:
+        raise
+    except Exception as exc:
+        raise _unavailable(tracking_uri, exc) from None
+
+
+def create_run(
+    tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], params: dict[str, str]
+) -> tuple[str, str]:
+    """Create the run at submit time (status SCHEDULED) so its link is known at once; returns (exp id, run id)."""
+    from mlflow.entities import Param
+
+    try:
+        client = _client(tracking_uri)
+        exp = client.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
+        run = client.create_run(exp_id, run_name=run_name, tags=tags)
+        run_id = run.info.run_id
+        if params:
+            client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+        client.update_run(run_id, status="SCHEDULED")
+        return str(exp_id), str(run_id)
+    except Exception as exc:
+        if "RESOURCE_ALREADY_EXISTS" in str(exc):
+            exp = _client(tracking_uri).get_experiment_by_name(experiment)
+            run = _client(tracking_uri).create_run(exp.experiment_id, run_name=run_name, tags=tags)
+            return str(exp.experiment_id), str(run.info.run_id)
+        raise _unavailable(tracking_uri, exc) from None
+
+
+def set_tags(tracking_uri: str | None, run_id: str, tags: dict[str, str]) -> None:
+    client = _client(tracking_uri)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def run_status(tracking_uri: str | None, run_id: str) -> str:
+    return str(_client(tracking_uri).get_run(run_id).info.status)
+
+
+def terminate(tracking_uri: str | None, run_id: str, status: str) -> None:
+    _client(tracking_uri).set_terminated(run_id, status=status)
+
+
+def reconcile(tracking_uri: str | None, run_id: str, status: str, note: str | None = None) -> bool:
+    """Close a run the job could not close itself (node failure, SIGKILL). Returns True when it changed it."""
+    client = _client(tracking_uri)
+    current = client.get_run(run_id).info.status
+    if current in TERMINAL_RUN_STATUSES:
+        return False
+    if note:
+        client.set_tag(run_id, TAG_PREFIX + "reconciled", note)
+    client.set_terminated(run_id, status=status)
+    return True
+
+
+def latest_metrics(tracking_uri: str | None, run_id: str) -> dict[str, float]:
+    return {k: float(v) for k, v in _client(tracking_uri).get_run(run_id).data.metrics.items()}
+
+
+def metric_history(tracking_uri: str | None, run_id: str, keys: list[str] | None = None) -> dict[str, list[list[float]]]:
+    client = _client(tracking_uri)
+    names = keys or [k for k in client.get_run(run_id).data.metrics if not k.startswith("system/")]
+    out: dict[str, list[list[float]]] = {}
+    for key in names:
+        out[key] = [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run_id, key)]
+    return out
+
+
+def find_runs_by_job(tracking_uri: str | None, job_ids: list[str]) -> dict[str, Any]:
+    """Runs tagged with our job ids (for rebuilding the store): {job_id: run}."""
+    if not job_ids:
+        return {}
+    client = _client(tracking_uri)
+    found: dict[str, Any] = {}
+    exps = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+    for start in range(0, len(job_ids), 50):
+        chunk = job_ids[start : start + 50]
+        quoted = ", ".join(f"'{j}'" for j in chunk if j.replace("-", "").isalnum())
+        if not quoted:
+            continue
+        runs = client.search_runs(exps, filter_string=f"tags.`mltf.job_id` IN ({quoted})", max_results=1000)
+        for run in runs:
+            found[run.data.tags.get("mltf.job_id")] = run
+    return found
+
+
+def default_tracking_uri() -> str | None:
+    return os.environ.get("MLFLOW_TRACKING_URI")

@@ -1,0 +1,650 @@
+"""The ipywidgets surface: :class:`SubmitPanel` (form + live jobs table + log tail + metrics plot) and
+:class:`JobStatusLine` (the one-line live status ``%mltf_submit`` shows).
+
+Both talk to the core through the sync :class:`jupyter_mltf.api.Client`. Everything that may wait on the
+cluster (submit, cancel, the periodic refresh) runs on a background thread, so the kernel stays free to run
+cells while the panel polls; widget values are only ever set, never read back by the front end, so setting
+them from that thread is safe.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from .errors import MLTFError
+from .models import Job, JobState
+
+if TYPE_CHECKING:
+    from .api import Client, JobHandle
+
+_RED = "#b00020"
+_STATE_COLOURS = {
+    JobState.SUBMITTING: "#6d6d6d",
+    JobState.PENDING: "#b26a00",
+    JobState.CONFIGURING: "#b26a00",
+    JobState.REQUEUED: "#b26a00",
+    JobState.SUSPENDED: "#b26a00",
+    JobState.RUNNING: "#1565c0",
+    JobState.COMPLETING: "#1565c0",
+    JobState.COMPLETED: "#2e7d32",
+    JobState.CANCELLED: "#6d6d6d",
+    JobState.UNKNOWN: "#6d6d6d",
+}
+_LOG_KEEP = 64 * 1024  # characters of log text the panel keeps
+_MAX_ROWS = 25
+_PAD = 8  # pixels around a metrics chart
+
+
+def state_html(state: JobState | str) -> str:
+    """The state as a coloured badge (red for every failure state)."""
+    st = state if isinstance(state, JobState) else JobState(state)
+    colour = _STATE_COLOURS.get(st, _RED if st.is_terminal else "#6d6d6d")
+    return f'<b style="color:{colour}">{html.escape(st.value)}</b>'
+
+
+def error_html(message: str) -> str:
+    return f'<span style="color:{_RED}">&#9888; {html.escape(message)}</span>'
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def fmt_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def run_link(job: Job) -> str:
+    if not job.mlflow_url:
+        return ""
+    return f'<a href="{html.escape(job.mlflow_url, quote=True)}" target="_blank">MLflow run</a>'
+
+
+def job_summary_html(job: Job) -> str:
+    """One line: id, state, pending reason, elapsed, MLflow link."""
+    parts = [f"<code>{html.escape(job.id)}</code>", state_html(job.state)]
+    if job.reason and not job.state.is_terminal:
+        parts.append(f"<i>{html.escape(job.reason)}</i>")
+    if job.exit_code not in (None, 0) and job.state.is_terminal:
+        parts.append(f"exit code {job.exit_code}")
+    if job.elapsed is not None:
+        parts.append(fmt_duration(job.elapsed))
+    link = run_link(job)
+    if link:
+        parts.append(link)
+    return " &middot; ".join(parts)
+
+
+def metrics_svg(
+    history: Mapping[str, Sequence[Sequence[float]]], *, width: int = 260, height: int = 120
+) -> str:
+    """Small line charts (one per metric, at most four) as inline SVG: no plotting library needed."""
+    charts = []
+    for name in sorted(history)[:4]:
+        points = [(float(p[0]), float(p[1])) for p in history[name] if len(p) >= 2]
+        if not points:
+            continue
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+
+        def sx(x: float, x0: float = x0, x1: float = x1) -> float:
+            return _PAD + (x - x0) / ((x1 - x0) or 1) * (width - 2 * _PAD)
+
+        def sy(y: float, y0: float = y0, y1: float = y1) -> float:
+            return height - _PAD - (y - y0) / ((y1 - y0) or 1) * (height - 2 * _PAD - 14)
+
+        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+        dot = f'<circle cx="{sx(xs[-1]):.1f}" cy="{sy(ys[-1]):.1f}" r="2.5" fill="#1565c0"/>'
+        charts.append(
+            f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" '
+            f'style="border:1px solid #ddd;margin:2px">'
+            f'<text x="{_PAD}" y="12" font-size="11" font-family="sans-serif">{html.escape(name)}: '
+            f"{ys[-1]:.4g} (step {xs[-1]:.0f})</text>"
+            f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{line}"/>{dot}</svg>'
+        )
+    return "".join(charts) or "<i>no metrics yet</i>"
+
+
+class _Poller:
+    """A daemon thread calling ``tick()`` every ``interval()`` seconds until stopped; ``wake()`` polls now."""
+
+    def __init__(self, name: str, tick: Callable[[], None], interval: Callable[[], float]) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.ticks = 0
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._tick()
+            self.ticks += 1
+            self._wake.wait(self._interval())
+            self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive() and not self._stop.is_set()
+
+
+def _in_background(fn: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=fn, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+class JobStatusLine(w.HTML):  # type: ignore[misc]
+    """A one-line live status of one job (what ``%mltf_submit`` displays); stops polling when it ends."""
+
+    def __init__(self, handle: JobHandle, *, interval: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.handle = handle
+        self.interval = interval
+        self.error: str | None = None
+        self._show(handle.job)
+        self.poller = _Poller(f"mltf-status-{handle.id}", self._tick, lambda: self.interval)
+        if not handle.job.state.is_terminal:
+            self.poller.start()
+
+    def _show(self, job: Job) -> None:
+        self.value = f"MLTF job {job_summary_html(job)}"
+
+    def _tick(self) -> None:
+        try:
+            _ = self.handle.status  # refreshes handle.job
+            job = self.handle.job
+            self._show(job)
+            if job.state.is_terminal:
+                self.poller.stop()
+        except MLTFError as exc:
+            self.error = exc.message
+            self.value = f"MLTF job <code>{html.escape(self.handle.id)}</code>: {error_html(exc.message)}"
+        except Exception as exc:  # a refresh failing must not kill the poller silently
+            self.error = str(exc)
+            self.value = f"MLTF job <code>{html.escape(self.handle.id)}</code>: {error_html(str(exc))}"
+
+    def close(self) -> None:
+        self.poller.stop()
+        super().close()
+
+
+class _JobRow:
+    """The widgets of one jobs-table row, updated in place on each refresh."""
+
+    def __init__(self, panel: SubmitPanel, job: Job) -> None:
+        self.job_id = job.id
+        self.select = w.Button(description=job.id, tooltip="show this job's log and metrics",
+                               layout=w.Layout(width="110px"))
+        self.name = w.Label(layout=w.Layout(width="150px"))
+        self.state = w.HTML(layout=w.Layout(width="120px"))
+        self.reason = w.Label(layout=w.Layout(width="170px"))
+        self.elapsed = w.Label(layout=w.Layout(width="70px"))
+        self.link = w.HTML(layout=w.Layout(width="90px"))
+        self.cancel = w.Button(description="Cancel", button_style="warning", layout=w.Layout(width="70px"))
+        self.select.on_click(lambda _b: panel.select_job(self.job_id))
+        self.cancel.on_click(lambda _b: panel.cancel_in_background(self.job_id))
+        self.box = w.HBox(self._cells())
+        self.update(job)
+
+    def update(self, job: Job) -> None:
+        self.name.value = job.name
+        self.state.value = state_html(job.state)
+        self.state_value = job.state.value
+        self.reason.value = (job.reason or "") if not job.state.is_terminal else (
+            f"exit {job.exit_code}" if job.exit_code not in (None, 0) else ""
+        )
+        if job.elapsed is not None:
+            self.elapsed.value = fmt_duration(job.elapsed)
+        elif not job.state.is_terminal:
+            self.elapsed.value = "queued " + fmt_duration(time.time() - job.submitted_at)
+        self.link.value = run_link(job)
+        self.cancel.disabled = job.state.is_terminal
+
+    def close(self) -> None:
+        self.box.close()
+        for child in self._cells():
+            child.close()
+
+    def _cells(self) -> list[Any]:
+        return [self.select, self.name, self.state, self.reason, self.elapsed, self.link, self.cancel]
+
+
+class SubmitPanel(w.VBox):  # type: ignore[misc]
+    """Submit a directory to MLTF and watch its jobs, in the notebook.
+
+    ``SubmitPanel()`` (or ``%mltf_panel``) builds the form from the directory's MLproject (existing or
+    proposed) and the partitions the cluster reports; the jobs table, the log of the selected job and its
+    MLflow metrics refresh by themselves on a background thread. ``panel.stop()`` stops that thread.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        client: Client | None = None,
+        poll_interval: float | None = None,
+        autostart: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if client is None:
+            from .api import Client
+
+            client = Client()
+        self.client = client
+        self._lock = threading.RLock()
+        self._config: dict[str, Any] = {}
+        self._preview: dict[str, Any] = {}
+        self._partitions: dict[str, dict[str, Any]] = {}
+        self._param_widgets: dict[str, Any] = {}
+        self.rows: dict[str, _JobRow] = {}
+        self.jobs: list[Job] = []
+        self.selected: str | None = None
+        self._log_offset = 0
+        self._log_text = ""
+        self._metrics_final: str | None = None
+        self.last_job: Job | None = None
+        self.last_error: str | None = None
+
+        # -- the form --------------------------------------------------------------------------------------
+        self.directory = w.Text(description="Directory", layout=w.Layout(width="520px"))
+        self.load_button = w.Button(description="Load", tooltip="read the directory's MLproject and files")
+        self.entry_point = w.Dropdown(description="Entry point", options=[])
+        self.params_box = w.VBox()
+        self.partition = w.Dropdown(description="Partition", options=[])
+        narrow, wide = w.Layout(width="180px"), w.Layout(width="240px")
+        self.gpus = w.BoundedIntText(description="GPUs", value=0, min=0, max=0, layout=narrow)
+        self.gpu_type = w.Dropdown(description="GPU type", options=[("any", "")], layout=wide)
+        self.time = w.Text(description="Time", placeholder="HH:MM:SS", layout=wide)
+        self.mem = w.Text(description="Memory", placeholder="e.g. 4G", layout=wide)
+        self.cpus = w.BoundedIntText(description="CPUs", value=0, min=0, max=1, layout=narrow,
+                                     tooltip="0: the partition's default")
+        self.nodes = w.BoundedIntText(description="Nodes", value=1, min=1, max=1, layout=narrow)
+        self.limits = w.HTML()
+        self.preview_html = w.HTML()
+        self.submit_button = w.Button(description="Submit", button_style="primary", icon="rocket")
+        self.message = w.HTML()
+        # -- the jobs ----------------------------------------------------------------------------------------
+        self.jobs_box = w.VBox()
+        self.log_title = w.HTML("<b>Log</b>: select a job")
+        self.log_view = w.HTML()
+        self.metrics_view = w.HTML()
+
+        self.load_button.on_click(lambda _b: self.load(self.directory.value))
+        self.entry_point.observe(lambda _c: self._show_params(), names="value")
+        self.partition.observe(lambda _c: self._apply_partition(), names="value")
+        self.submit_button.on_click(lambda _b: self.submit_in_background())
+
+        header = w.HTML("<h4 style='margin:4px 0'>Submit to MLTF</h4>")
+        resources = w.VBox([
+            w.HBox([self.partition, self.gpus, self.gpu_type]),
+            w.HBox([self.time, self.mem, self.cpus, self.nodes]),
+            self.limits,
+        ])
+        jobs_header = w.HTML(
+            "<b>Jobs</b> <span style='color:#6d6d6d'>(refresh by themselves; click an id for its log)</span>"
+        )
+        super().__init__(
+            children=[
+                header,
+                w.HBox([self.directory, self.load_button]),
+                self.entry_point,
+                self.params_box,
+                resources,
+                self.preview_html,
+                w.HBox([self.submit_button]),
+                self.message,
+                jobs_header,
+                self.jobs_box,
+                self.log_title,
+                self.log_view,
+                self.metrics_view,
+            ],
+            **kwargs,
+        )
+        self.poll_interval = poll_interval or 2.0
+        try:
+            self._config = self.client.config()
+            if poll_interval is None:
+                self.poll_interval = float(self._config.get("poll_interval") or 2.0)
+            self._set_partitions(self._config)
+        except MLTFError as exc:
+            self.show_error(f"cannot read the cluster's configuration: {exc.message}")
+        self.load(os.fspath(path) if path is not None else os.getcwd())
+        self.poller = _Poller("mltf-panel", self.refresh, self._next_interval)
+        if autostart:
+            self.poller.start()
+
+    # -- messages --------------------------------------------------------------------------------------------
+
+    def show_error(self, message: str) -> None:
+        self.last_error = message
+        self.message.value = error_html(message)
+
+    def show_info(self, text_html: str) -> None:
+        self.last_error = None
+        self.message.value = text_html
+
+    # -- the form --------------------------------------------------------------------------------------------
+
+    def _set_partitions(self, config: dict[str, Any]) -> None:
+        parts = config.get("partitions") or []
+        self._partitions = {p["name"]: p for p in parts}
+        defaults = (config.get("defaults") or {}).get("resources") or {}
+        self.partition.options = [(f"{p['name']} (default)" if p.get("default") else p["name"], p["name"])
+                                  for p in parts]
+        default = defaults.get("partition") or next((p["name"] for p in parts if p.get("default")), None)
+        if default in self._partitions:
+            self.partition.value = default
+        self._apply_partition()
+        if defaults.get("time"):
+            self.time.value = str(defaults["time"])
+        if defaults.get("mem"):
+            self.mem.value = str(defaults["mem"])
+        if defaults.get("gpus"):
+            self.gpus.value = min(int(defaults["gpus"]), self.gpus.max)
+
+    def _apply_partition(self) -> None:
+        """Bound the resource fields by what the chosen partition has."""
+        part = self._partitions.get(self.partition.value or "")
+        if part is None:
+            return
+        gpus = int(part.get("gpus_per_node") or 0)
+        self.gpus.max = gpus
+        self.gpus.value = min(self.gpus.value, gpus)
+        self.gpus.disabled = gpus == 0
+        self.gpu_type.options = [("any", "")] + [(t, t) for t in part.get("gpu_types") or []]
+        self.gpu_type.disabled = gpus == 0
+        cpus = int(part.get("cpus_per_node") or 4096)
+        self.cpus.max = cpus
+        self.cpus.value = min(self.cpus.value, cpus)
+        nodes = int(part.get("max_nodes") or part.get("nodes") or 1)
+        nodes = min(nodes, int(part.get("nodes") or nodes))
+        self.nodes.max = max(1, nodes)
+        self.nodes.value = min(self.nodes.value, self.nodes.max)
+        if part.get("default_time"):
+            self.time.placeholder = f"default {part['default_time']}"
+        facts = [f"{gpus} GPU(s)/node" + (f" ({', '.join(part.get('gpu_types') or [])})" if gpus else "")]
+        if part.get("max_time"):
+            facts.append(f"time at most {part['max_time']}")
+        if part.get("mem_per_node_mb"):
+            facts.append(f"memory at most {fmt_bytes(int(part['mem_per_node_mb']) * 1024 * 1024)}/node")
+        facts.append(f"{cpus} CPUs/node, {self.nodes.max} node(s)")
+        self.limits.value = f"<span style='color:#6d6d6d'>partition {html.escape(part['name'])}: " + \
+            html.escape(", ".join(facts)) + "</span>"
+
+    def load(self, path: str) -> None:
+        """Read ``path``'s MLproject (or the proposed one) and its files into the form."""
+        self.directory.value = path
+        try:
+            preview = self.client.preview(path)
+        except MLTFError as exc:
+            self._preview = {}
+            self.entry_point.options = []
+            self.params_box.children = ()
+            self.preview_html.value = ""
+            self.show_error(exc.message)
+            return
+        data = preview.to_dict()
+        self._preview = data
+        project = data.get("project") or {}
+        names = [e["name"] for e in project.get("entry_points") or []]
+        self.entry_point.options = names
+        if names:
+            self.entry_point.value = "main" if "main" in names else names[0]
+        self._show_params()
+        self.preview_html.value = self._preview_html(data)
+        self.show_info("")
+
+    def _entry(self) -> dict[str, Any]:
+        for entry in (self._preview.get("project") or {}).get("entry_points") or []:
+            if entry["name"] == self.entry_point.value:
+                return dict(entry)
+        return {"name": self.entry_point.value, "parameters": []}
+
+    def _show_params(self) -> None:
+        """One typed field per parameter of the chosen entry point."""
+        old = list(self._param_widgets.values())
+        self._param_widgets = {}
+        for param in self._entry().get("parameters") or []:
+            self._param_widgets[param["name"]] = _param_widget(param)
+        self.params_box.children = list(self._param_widgets.values())
+        for widget in old:
+            widget.close()
+
+    @staticmethod
+    def _preview_html(data: dict[str, Any]) -> str:
+        files = data.get("files") or {}
+        project = data.get("project") or {}
+        lines = [
+            f"<b>{files.get('count', 0)} files, {fmt_bytes(files.get('total_bytes', 0))}</b>"
+            + (f" (limit {fmt_bytes(files['limit_bytes'])})" if files.get("limit_bytes") else "")
+        ]
+        largest = files.get("largest") or []
+        if largest:
+            lines.append("largest: " + ", ".join(
+                f"{html.escape(f['path'])} ({fmt_bytes(f['size'])})" for f in largest[:5]))
+        excluded = files.get("excluded") or []
+        if excluded:
+            shown = ", ".join(f"{html.escape(e['path'])} ({html.escape(e['reason'])})" for e in excluded[:5])
+            more = f" and {len(excluded) - 5} more" if len(excluded) > 5 else ""
+            lines.append(f"excluded: {shown}{more}")
+        for note in project.get("notes") or []:
+            lines.append(f"<i>{html.escape(note)}</i>")
+        for warning in data.get("warnings") or []:
+            lines.append(error_html(warning))
+        if files.get("over_limit"):
+            lines.append(error_html("the project is over the size limit: exclude files with .mltfignore"))
+        return "<div style='font-size:90%'>" + "<br>".join(lines) + "</div>"
+
+    def params(self) -> dict[str, Any]:
+        """The parameter values the form holds (empty fields left out: the MLproject default applies)."""
+        out: dict[str, Any] = {}
+        for name, widget in self._param_widgets.items():
+            value = widget.value
+            if isinstance(value, str) and not value.strip():
+                continue
+            out[name] = value
+        return out
+
+    def resources(self) -> dict[str, Any]:
+        """The resource request the form holds (empty fields left out: the cluster's defaults apply)."""
+        res: dict[str, Any] = {"partition": self.partition.value or None, "gpus": self.gpus.value,
+                               "nodes": self.nodes.value}
+        if self.gpus.value and self.gpu_type.value:
+            res["gpu_type"] = self.gpu_type.value
+        if self.cpus.value:
+            res["cpus"] = self.cpus.value
+        for key, field in (("time", self.time), ("mem", self.mem)):
+            if field.value.strip():
+                res[key] = field.value.strip()
+        return {k: v for k, v in res.items() if v is not None}
+
+    def submit(self) -> JobHandle | None:
+        """Submit what the form holds; errors show in the panel (and return None)."""
+        self.submit_button.disabled = True
+        self.show_info("<i>submitting&hellip;</i>")
+        try:
+            handle = self.client.submit(
+                self.directory.value,
+                entry_point=self.entry_point.value or None,
+                params=self.params(),
+                resources=self.resources(),
+            )
+        except MLTFError as exc:
+            self.show_error(exc.message)
+            return None
+        except Exception as exc:  # shown, not swallowed: the panel is the user's only window here
+            self.show_error(f"submission failed unexpectedly: {exc}")
+            return None
+        finally:
+            self.submit_button.disabled = False
+        job: Job = handle.job  # type: ignore[union-attr]
+        self.last_job = job
+        self.show_info(f"submitted: {job_summary_html(job)}")
+        self.select_job(job.id)
+        return handle  # type: ignore[return-value]
+
+    def submit_in_background(self) -> threading.Thread:
+        """What the Submit button does: submit on a thread, so the kernel stays responsive."""
+
+        def run() -> None:
+            self.submit()
+
+        return _in_background(run, "mltf-submit")
+
+    # -- the jobs --------------------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> Job | None:
+        try:
+            job = self.client.cancel(job_id)
+        except MLTFError as exc:
+            self.show_error(f"cannot cancel {job_id}: {exc.message}")
+            return None
+        self.show_info(f"cancel requested: {job_summary_html(job)}")
+        self.poller.wake()
+        return job
+
+    def cancel_in_background(self, job_id: str) -> threading.Thread:
+        """What a row's Cancel button does: cancel on a thread."""
+
+        def run() -> None:
+            self.cancel(job_id)
+
+        return _in_background(run, "mltf-cancel")
+
+    def select_job(self, job_id: str) -> None:
+        """Show ``job_id``'s log (tailed) and metrics below the table."""
+        with self._lock:
+            if self.selected != job_id:
+                self.selected = job_id
+                self._log_offset = 0
+                self._log_text = ""
+                self._metrics_final = None
+                self.log_title.value = f"<b>Log of <code>{html.escape(job_id)}</code></b>"
+                self.log_view.value = _pre("")
+                self.metrics_view.value = ""
+        self.poller.wake()
+
+    def _next_interval(self) -> float:
+        active = any(not j.state.is_terminal for j in self.jobs)
+        return self.poll_interval if active or self.selected else self.poll_interval * 5
+
+    def refresh(self) -> None:
+        """One refresh of the table, the selected job's log and its metrics (the poller calls this)."""
+        with self._lock:
+            try:
+                self.jobs = list(self.client.jobs())[:_MAX_ROWS]
+                self._update_rows(self.jobs)
+                if self.selected:
+                    self._refresh_selected()
+                if self.last_error and self.last_error.startswith("cannot refresh"):
+                    self.show_info("")
+            except MLTFError as exc:
+                self.show_error(f"cannot refresh the jobs: {exc.message}")
+            except Exception as exc:
+                self.show_error(f"cannot refresh the jobs: {exc}")
+
+    def _update_rows(self, jobs: Iterable[Job]) -> None:
+        seen = []
+        for job in jobs:
+            row = self.rows.get(job.id)
+            if row is None:
+                row = self.rows[job.id] = _JobRow(self, job)
+            else:
+                row.update(job)
+            seen.append(row)
+        for job_id in set(self.rows) - {r.job_id for r in seen}:
+            self.rows.pop(job_id).close()
+        boxes = [r.box for r in seen]
+        if list(self.jobs_box.children) != boxes:
+            self.jobs_box.children = boxes
+
+    def _refresh_selected(self) -> None:
+        job_id = self.selected
+        assert job_id is not None
+        job = next((j for j in self.jobs if j.id == job_id), None)
+        if job is None:
+            job = self.client.job(job_id)
+        # the log, from where we stopped
+        for _ in range(8):  # at most 8 chunks per tick
+            chunk = self.client.logs(job_id, self._log_offset)
+            if chunk.text:
+                self._log_text = (self._log_text + chunk.text)[-_LOG_KEEP:]
+            moved = chunk.next_offset != self._log_offset
+            self._log_offset = chunk.next_offset
+            if not moved or chunk.complete:
+                break
+        self.log_view.value = _pre(self._log_text)
+        # the metrics: while it runs, and once more after it ended
+        if job.run_id and self._metrics_final != job_id:
+            history = self.client.metrics_history(job_id)
+            self.metrics_view.value = metrics_svg(history)
+            if job.state.is_terminal:
+                self._metrics_final = job_id
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the background refresh."""
+        self.poller.stop()
+
+    def close(self) -> None:
+        self.stop()
+        for row in self.rows.values():
+            row.close()
+        super().close()
+
+
+def _pre(text: str) -> str:
+    return (
+        "<pre style='max-height:260px;overflow:auto;background:#f7f7f7;padding:4px;margin:0;"
+        f"font-size:85%'>{html.escape(text)}</pre>"
+    )
+
+
+def _param_widget(param: dict[str, Any]) -> Any:
+    """A typed input for one MLproject parameter; required ones without a default are text fields."""
+    name, ptype, default = param["name"], param.get("type", "string"), param.get("default")
+    desc = f"{name} ({ptype})"
+    style = {"description_width": "initial"}
+    if default is None:
+        return w.Text(description=desc, placeholder="required", style=style)
+    if ptype == "int":
+        return w.IntText(description=desc, value=int(default), style=style)
+    if ptype == "float":
+        return w.FloatText(description=desc, value=float(default), style=style)
+    if ptype == "bool":
+        checked = str(default).lower() in ("1", "true", "yes", "on")
+        return w.Checkbox(description=desc, value=checked, style=style)
+    return w.Text(description=desc, value=str(default), style=style)
