@@ -176,7 +176,9 @@ class JobHandle:
         return self.job
 
     def __repr__(self) -> str:
-        return f"<MLTF job {self.id} ({self.job.backend} {self.job.native_id}) {self.job.state.value} run={self.run_id}>"
+        return (
+            f"<MLTF job {self.id} ({self.job.backend} {self.job.native_id}) {self.job.state.value} run={self.run_id}>"
+        )
 
     def _repr_html_(self) -> str:
         import html

@@ -39,8 +39,13 @@ def add_submit_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, dest=dest, default=None, help=text)
     parser.add_argument("--name", default=None, help="run name")
     parser.add_argument("--experiment", default=None, help="MLflow experiment (default: project name)")
-    parser.add_argument("--env", dest="env_manager", choices=("notebook", "project"), default=None,
-                        help="environment: the notebook's own (default) or the project's cached env")
+    parser.add_argument(
+        "--env",
+        dest="env_manager",
+        choices=("notebook", "project"),
+        default=None,
+        help="environment: the notebook's own (default) or the project's cached env",
+    )
     parser.add_argument("--launcher", choices=("auto", "none", "torchrun", "accelerate"), default=None)
     parser.add_argument("--sweep", default=None, metavar="SWEEP.yaml", help="hyperparameter sweep file")
     parser.add_argument("--notebook", default=None, help="notebook or script to run when there is no MLproject")
@@ -97,10 +102,19 @@ def _fmt_elapsed(seconds: float | None) -> str:
 def format_job_table(jobs: list[Job]) -> str:
     rows = [("ID", "SLURM", "STATE", "ELAPSED", "GPUS", "NAME", "REASON")]
     for j in jobs:
-        rows.append((j.id, j.native_id or "-", j.state.value, _fmt_elapsed(j.elapsed), str(j.resources.gpus),
-                     j.name[:30], j.reason or ""))
+        rows.append(
+            (
+                j.id,
+                j.native_id or "-",
+                j.state.value,
+                _fmt_elapsed(j.elapsed),
+                str(j.resources.gpus),
+                j.name[:30],
+                j.reason or "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def format_job_detail(job: Job) -> str:
@@ -109,17 +123,22 @@ def format_job_detail(job: Job) -> str:
         f"state      {job.state.value}" + (f"  reason: {job.reason}" if job.reason else ""),
         f"name       {job.name}   entry point: {job.entry_point}",
         f"params     {json.dumps(job.params)}",
-        f"resources  " + ", ".join(f"{k}={v}" for k, v in job.resources.to_dict().items() if v not in (None, 0)),
+        "resources  " + ", ".join(f"{k}={v}" for k, v in job.resources.to_dict().items() if v not in (None, 0)),
         f"nodes      {','.join(job.nodes) or '-'}",
-        f"submitted  {_fmt_time(job.submitted_at)}   started {_fmt_time(job.started_at)}   ended {_fmt_time(job.ended_at)}",
-        f"elapsed    {_fmt_elapsed(job.elapsed)}" + (f"   exit code {job.exit_code}" if job.exit_code is not None else ""),
+        f"submitted  {_fmt_time(job.submitted_at)}   started {_fmt_time(job.started_at)}"
+        f"   ended {_fmt_time(job.ended_at)}",
+        f"elapsed    {_fmt_elapsed(job.elapsed)}"
+        + (f"   exit code {job.exit_code}" if job.exit_code is not None else ""),
         f"mlflow run {job.run_id or '-'}" + (f"  {job.mlflow_url}" if job.mlflow_url else ""),
         f"log        {job.log_path or '-'}",
     ]
     if job.estimated_start and not job.started_at:
         lines.insert(2, f"est. start {_fmt_time(job.estimated_start)}")
     if job.metrics:
-        lines.append("metrics    " + ", ".join(f"{k}={v:g}" for k, v in sorted(job.metrics.items()) if not k.startswith("system/")))
+        lines.append(
+            "metrics    "
+            + ", ".join(f"{k}={v:g}" for k, v in sorted(job.metrics.items()) if not k.startswith("system/"))
+        )
     return "\n".join(lines)
 
 
@@ -168,8 +187,10 @@ def _load_config() -> Any:
 
     config = Config()
     for directory in reversed(jupyter_config_path()):
-        for loader_cls, name in ((JSONFileConfigLoader, "jupyter_mltf_config.json"),
-                                 (PyFileConfigLoader, "jupyter_mltf_config.py")):
+        for loader_cls, name in (
+            (JSONFileConfigLoader, "jupyter_mltf_config.json"),
+            (PyFileConfigLoader, "jupyter_mltf_config.py"),
+        ):
             if os.path.isfile(os.path.join(directory, name)):
                 config.merge(loader_cls(name, path=directory).load_config())
     return config
@@ -183,7 +204,8 @@ def _follow(client: Any, job_id: str) -> Job:
     except KeyboardInterrupt:
         print(f"\nstopped following; job {job_id} goes on (`jupyter mltf cancel {job_id}` stops it)")
         raise SystemExit(130) from None
-    return client.wait(job_id, timeout=60) if not client.job(job_id).state.is_terminal else client.job(job_id)
+    job: Job = client.job(job_id)
+    return job if job.state.is_terminal else client.wait(job_id, timeout=60)
 
 
 def run(argv: list[str]) -> int:
@@ -220,7 +242,9 @@ def run(argv: list[str]) -> int:
             print(f"run: {job.mlflow_url}")
         if ns.wait:
             final = _follow(client, job.id)
-            print(f"job {final.id} ended {final.state.value}" + (f"; run: {final.mlflow_url}" if final.mlflow_url else ""))
+            print(
+                f"job {final.id} ended {final.state.value}" + (f"; run: {final.mlflow_url}" if final.mlflow_url else "")
+            )
             return 0 if final.state.value == "COMPLETED" else 1
         return 0
     if ns.command == "preview":

@@ -75,7 +75,16 @@ class SubmitRequest:
         for key in ("params", "resources"):
             if data.get(key) is not None and not isinstance(data[key], dict):
                 raise InvalidRequest(f"'{key}' must be an object of name -> value")
-        for key in ("entry_point", "name", "experiment", "notebook", "idempotency_key", "env_manager", "launcher", "script"):
+        for key in (
+            "entry_point",
+            "name",
+            "experiment",
+            "notebook",
+            "idempotency_key",
+            "env_manager",
+            "launcher",
+            "script",
+        ):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise InvalidRequest(f"'{key}' must be a string")
         if data.get("sweep") is not None and not isinstance(data["sweep"], dict):
@@ -284,7 +293,9 @@ class MLTFManager(LoggingConfigurable):
             try:
                 resolved.relative_to(root)
             except ValueError:
-                raise PermissionDenied("the path leads outside the Jupyter root directory (through a symlink)") from None
+                raise PermissionDenied(
+                    "the path leads outside the Jupyter root directory (through a symlink)"
+                ) from None
         else:
             resolved = Path(os.path.expanduser(path or ".")).resolve()
         if not resolved.exists():
@@ -334,7 +345,10 @@ class MLTFManager(LoggingConfigurable):
             "backends": sorted(installed_backends()),
             "capabilities": self.active_backend.capabilities().to_dict(),
             "partitions": parts,
-            "defaults": {"resources": parse_resources(self.default_resources).to_dict(), "env_manager": self.env_manager},
+            "defaults": {
+                "resources": parse_resources(self.default_resources).to_dict(),
+                "env_manager": self.env_manager,
+            },
             "limits": {"max_project_bytes": self.max_project_bytes, "warn_project_bytes": self.warn_project_bytes},
             "mlflow_ui_url": self.ui_url,
             "tracking_uri": self.tracking_uri,
@@ -362,13 +376,26 @@ class MLTFManager(LoggingConfigurable):
             resources = self._project_resources(directory).to_dict()
         except ProjectError as exc:
             warnings.append(exc.message)
-        return Preview(str(path), project, project_error, selection, self.max_project_bytes,
-                       self.warn_project_bytes, resources, warnings)
+        return Preview(
+            str(path),
+            project,
+            project_error,
+            selection,
+            self.max_project_bytes,
+            self.warn_project_bytes,
+            resources,
+            warnings,
+        )
 
     def _cell_project(self, directory: Path, script: str) -> Project:
         entry = EntryPoint(name="main", command=f"python {CELL_SCRIPT}")
-        return Project(directory=directory, name=directory.name or "cell", entry_points={"main": entry},
-                       generated=True, notes=["the cell body runs as the entry script"])
+        return Project(
+            directory=directory,
+            name=directory.name or "cell",
+            entry_points={"main": entry},
+            generated=True,
+            notes=["the cell body runs as the entry script"],
+        )
 
     async def submit(self, req: SubmitRequest) -> Job | DryRun:
         directory = self.resolve_dir(req.path)
@@ -442,10 +469,17 @@ class MLTFManager(LoggingConfigurable):
         )
         if req.dry_run:
             script = self.active_backend.job_script(spec)
-            return DryRun(script=script, command=command, files=[p for p, _ in selection.files] + sorted(extra),
-                          excluded=[{"path": p, "reason": r} for p, r in selection.excluded],
-                          project=project.to_dict(), resources=resources.to_dict(), params=params,
-                          content_hash=digest, total_bytes=selection.total_bytes)
+            return DryRun(
+                script=script,
+                command=command,
+                files=[p for p, _ in selection.files] + sorted(extra),
+                excluded=[{"path": p, "reason": r} for p, r in selection.excluded],
+                project=project.to_dict(),
+                resources=resources.to_dict(),
+                params=params,
+                content_hash=digest,
+                total_bytes=selection.total_bytes,
+            )
         if req.idempotency_key:
             existing = await asyncio.to_thread(self.store.find_by_key, req.idempotency_key)
             if existing is not None:
@@ -510,8 +544,12 @@ class MLTFManager(LoggingConfigurable):
             await asyncio.to_thread(self.store.delete, job_id)
             try:
                 await asyncio.to_thread(tracking.terminate, self.tracking_uri, run_id, "FAILED")
-                await asyncio.to_thread(tracking.set_tags, self.tracking_uri, run_id,
-                                        {"mltf.submit_error": getattr(exc, "message", type(exc).__name__)})
+                await asyncio.to_thread(
+                    tracking.set_tags,
+                    self.tracking_uri,
+                    run_id,
+                    {"mltf.submit_error": getattr(exc, "message", type(exc).__name__)},
+                )
             except Exception:
                 pass
             raise
@@ -519,8 +557,12 @@ class MLTFManager(LoggingConfigurable):
         await asyncio.to_thread(self.store.save, job)
         await asyncio.to_thread(self._write_job_record, job)
         try:
-            await asyncio.to_thread(tracking.set_tags, self.tracking_uri, run_id,
-                                    {"mltf.slurm_job_id" if self.backend_name == "slurm" else "mltf.native_id": job.native_id})
+            await asyncio.to_thread(
+                tracking.set_tags,
+                self.tracking_uri,
+                run_id,
+                {"mltf.slurm_job_id" if self.backend_name == "slurm" else "mltf.native_id": job.native_id},
+            )
         except Exception as exc:
             self.log.warning("could not tag run %s with its job id: %s", run_id, exc)
         if project.generated and req.script is None and self.write_generated_mlproject:
@@ -637,8 +679,13 @@ class MLTFManager(LoggingConfigurable):
         found = await backend.discover()
         known = {j.id for j in await asyncio.to_thread(self.store.all)}
         runs: dict[str, Any] = {}
+        lost = [
+            d.job_id
+            for d in found
+            if d.job_id not in known and not os.path.exists(os.path.join(self.jobs_dir, d.job_id, "job.json"))
+        ]
         try:
-            runs = await asyncio.to_thread(tracking.find_runs_by_job, self.tracking_uri, [d.job_id for d in found])
+            runs = await asyncio.to_thread(tracking.find_runs_by_job, self.tracking_uri, lost)
         except Exception as exc:
             self.log.warning("MLflow unavailable while rebuilding the job list: %s", exc)
         rebuilt: list[Job] = []

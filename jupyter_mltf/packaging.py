@@ -161,8 +161,12 @@ def select_files(root: str | os.PathLike[str]) -> Selection:
             try:
                 name.encode("utf-8")
             except UnicodeEncodeError:
-                sel.excluded.append((rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
-                                     "file name is not valid UTF-8: rename it"))
+                sel.excluded.append(
+                    (
+                        rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                        "file name is not valid UTF-8: rename it",
+                    )
+                )
                 continue
             if "\n" in name or "\r" in name:
                 sel.excluded.append((rel.replace("\n", "\\n").replace("\r", "\\r"), "file name contains a newline"))

@@ -150,7 +150,9 @@ def load_mlproject(directory: Path, path: Path) -> Project:
     if unknown:
         raise ProjectError(f"{path.name} has unknown keys {sorted(map(str, unknown))}: valid keys are {sorted(known)}")
     if "docker_env" in data:
-        raise ProjectError(f"{path.name} asks for docker_env: MLTF runs projects without Docker; use python_env instead")
+        raise ProjectError(
+            f"{path.name} asks for docker_env: MLTF runs projects without Docker; use python_env instead"
+        )
     raw_eps = data.get("entry_points") or {}
     if not isinstance(raw_eps, dict):
         raise ProjectError(f"{path.name}: entry_points must be a mapping of name -> {{command, parameters}}")
@@ -207,6 +209,7 @@ def load_project(directory: str | os.PathLike[str], *, notebook: str | None = No
 # ---------------------------------------------------------------------------------------------------------
 # proposals for directories without an MLproject
 
+
 def _argparse_parameters(source: str) -> dict[str, Parameter]:
     """Typed parameters from ``parser.add_argument("--name", type=..., default=...)`` calls."""
     try:
@@ -233,15 +236,17 @@ def _argparse_parameters(source: str) -> dict[str, Parameter]:
             except ValueError:
                 continue
         ptype = "string"
-        if isinstance(kw.get("type"), ast.Name):
-            ptype = {"float": "float", "int": "int", "str": "string"}.get(kw["type"].id, "string")  # type: ignore[union-attr]
+        type_node = kw.get("type")
+        if isinstance(type_node, ast.Name):
+            ptype = {"float": "float", "int": "int", "str": "string"}.get(type_node.id, "string")
         elif isinstance(default, bool):
             continue
         elif isinstance(default, float):
             ptype = "float"
         elif isinstance(default, int):
             ptype = "int"
-        required = isinstance(kw.get("required"), ast.Constant) and kw["required"].value is True  # type: ignore[union-attr]
+        required_node = kw.get("required")
+        required = isinstance(required_node, ast.Constant) and required_node.value is True
         if default is None and not required:
             continue
         name = longs[0][2:]
@@ -285,9 +290,7 @@ def _pick_script(root: Path) -> Path | None:
     for name in ("train.py", "main.py", "run.py"):
         if (root / name).is_file():
             return root / name
-    scripts = sorted(
-        p for p in root.glob("*.py") if not p.name.startswith(("test_", "setup", "conftest", "_"))
-    )
+    scripts = sorted(p for p in root.glob("*.py") if not p.name.startswith(("test_", "setup", "conftest", "_")))
     return scripts[0] if len(scripts) == 1 else None
 
 
@@ -365,6 +368,7 @@ def render_mlproject(name: str, entry: EntryPoint, env_spec: str | None) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # parameters
+
 
 def coerce_param(param: Parameter, value: Any, *, source: str = "parameter") -> Any:
     """Check ``value`` against the parameter's type; returns the typed value."""

@@ -47,7 +47,10 @@ def parse_time(value: Any) -> int:
         raise ResourceError("time is empty: use HH:MM:SS, for example 01:30:00")
     match = re.fullmatch(r"(\d+)\s*([smhd])", text)
     if match:
-        return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        total = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        if not 0 < total <= MAX_TIME_S:
+            raise ResourceError(f"time {value!r} must be more than zero and at most a year")
+        return total
     match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
     if not match:
         raise ResourceError(f"time {value!r} is not a time limit: use HH:MM:SS (01:30:00), D-HH:MM:SS or 90m")
@@ -117,14 +120,12 @@ def _name(key: str, value: Any) -> str | None:
         return None
     text = str(value)
     if not SAFE_NAME.fullmatch(text):
-        raise ResourceError(
-            f"{key} {text!r} is not a valid name: use letters, digits, '_', '-' and '.' (at most 64)"
-        )
+        raise ResourceError(f"{key} {text!r} is not a valid name: use letters, digits, '_', '-' and '.' (at most 64)")
     return text
 
 
 def _parse_gres(value: Any) -> tuple[int, str | None]:
-    """"gpu:2", "gpu:a100:2", "gpu" -> (count, type)."""
+    """ "gpu:2", "gpu:a100:2", "gpu" -> (count, type)."""
     parts = str(value).strip().split(":")
     if not parts or parts[0] != "gpu" or len(parts) > 3:
         raise ResourceError(f"gres {value!r} is not understood: use gpu:N or gpu:TYPE:N")

@@ -150,7 +150,7 @@ def run(spec_path: str) -> int:
                 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
                 multi = int(os.environ.get("SLURM_JOB_NUM_NODES", "1") or 1) > 1
-                monitor = SystemMetricsMonitor(
+                monitor = SystemMetricsMonitor(  # type: ignore[no-untyped-call]
                     spec["run_id"],
                     sampling_interval=float(os.environ.get("MLTF_SYSTEM_METRICS_INTERVAL", "5")),
                     node_id=host if multi else None,
@@ -212,7 +212,29 @@ def run(spec_path: str) -> int:
     return 143 if killed["signal"] and rc == 0 else rc
 
 
+def detach(spec_path: str, log_path: str) -> int:
+    """Start the runner in its own session with output to ``log_path``; print its pid and return at once.
+
+    The caller waits for this short-lived parent only, so the runner is re-parented to init: it outlives
+    the server or CLI that started it and leaves no zombie behind.
+    """
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_mltf.runner", spec_path],
+            cwd=os.path.dirname(os.path.abspath(spec_path)),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    print(proc.pid, flush=True)
+    return 0
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--detach":
+        raise SystemExit(detach(sys.argv[2], sys.argv[3]))
     if len(sys.argv) != 2:
         print("usage: python -m jupyter_mltf.runner SPEC.json", file=sys.stderr)
         raise SystemExit(2)

@@ -85,8 +85,16 @@ class JobStore:
             conn = self._connect()
             try:
                 conn.execute(
-                    "INSERT INTO jobs (id, backend, native_id, idempotency_key, submitted_at, data) VALUES (?,?,?,?,?,?)",
-                    (job.id, job.backend, job.native_id, job.idempotency_key, job.submitted_at, json.dumps(job.to_dict())),
+                    "INSERT INTO jobs (id, backend, native_id, idempotency_key, submitted_at, data) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (
+                        job.id,
+                        job.backend,
+                        job.native_id,
+                        job.idempotency_key,
+                        job.submitted_at,
+                        json.dumps(job.to_dict()),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 if job.idempotency_key:
@@ -124,9 +132,11 @@ class JobStore:
 
     def find_native(self, backend: str, native_id: str) -> Job | None:
         with self._lock:
-            row = self._connect().execute(
-                "SELECT data FROM jobs WHERE backend = ? AND native_id = ?", (backend, native_id)
-            ).fetchone()
+            row = (
+                self._connect()
+                .execute("SELECT data FROM jobs WHERE backend = ? AND native_id = ?", (backend, native_id))
+                .fetchone()
+            )
         return Job.from_dict(json.loads(row[0])) if row else None
 
     def all(self) -> list[Job]:

@@ -98,7 +98,9 @@ def latest_metrics(tracking_uri: str | None, run_id: str) -> dict[str, float]:
     return {k: float(v) for k, v in _client(tracking_uri).get_run(run_id).data.metrics.items()}
 
 
-def metric_history(tracking_uri: str | None, run_id: str, keys: list[str] | None = None) -> dict[str, list[list[float]]]:
+def metric_history(
+    tracking_uri: str | None, run_id: str, keys: list[str] | None = None
+) -> dict[str, list[list[float]]]:
     client = _client(tracking_uri)
     names = keys or [k for k in client.get_run(run_id).data.metrics if not k.startswith("system/")]
     out: dict[str, list[list[float]]] = {}
@@ -114,14 +116,12 @@ def find_runs_by_job(tracking_uri: str | None, job_ids: list[str]) -> dict[str, 
     client = _client(tracking_uri)
     found: dict[str, Any] = {}
     exps = [e.experiment_id for e in client.search_experiments(max_results=1000)]
-    for start in range(0, len(job_ids), 50):
-        chunk = job_ids[start : start + 50]
-        quoted = ", ".join(f"'{j}'" for j in chunk if j.replace("-", "").isalnum())
-        if not quoted:
+    for job_id in job_ids:
+        if not job_id.replace("-", "").replace("_", "").isalnum():
             continue
-        runs = client.search_runs(exps, filter_string=f"tags.`mltf.job_id` IN ({quoted})", max_results=1000)
-        for run in runs:
-            found[run.data.tags.get("mltf.job_id")] = run
+        runs = client.search_runs(exps, filter_string=f"tags.`mltf.job_id` = '{job_id}'", max_results=5)
+        if runs:
+            found[job_id] = runs[0]
     return found
 
 

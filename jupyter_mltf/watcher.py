@@ -55,8 +55,11 @@ class StatusWatcher:
         store = self.manager.store
         jobs = [j for j in await asyncio.to_thread(store.all) if not j.state.is_terminal]
         # a terminal job whose run was not closed yet (MLflow was down) is retried too
-        pending_runs = [j for j in await asyncio.to_thread(store.all) if j.state.is_terminal and j.sweep is None
-                        and j.run_id and j.reason == "mlflow-reconcile-pending"]
+        pending_runs = [
+            j
+            for j in await asyncio.to_thread(store.all)
+            if j.state.is_terminal and j.sweep is None and j.run_id and j.reason == "mlflow-reconcile-pending"
+        ]
         changed: list[Job] = []
         by_backend: dict[str, list[Job]] = {}
         for job in jobs:
@@ -129,7 +132,9 @@ class StatusWatcher:
             except Exception:
                 log.exception("status watcher poll failed")
             # back off while the cluster is failing, recover at once when it answers again
-            delay = min(self.max_interval, self.interval * (2 ** min(self.failures, 5))) if self.failures else self.interval
+            delay = (
+                min(self.max_interval, self.interval * (2 ** min(self.failures, 5))) if self.failures else self.interval
+            )
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -14,18 +14,9 @@ T0=$SECONDS; ph() { echo "=== [test +$((SECONDS-T0))s] $*"; }
 bash "$REPO/scripts/setup.sh"
 bash "$REPO/scripts/stack/up.sh"
 
-ph "sync the tree to $SRC (readable by the job user; the clone itself may live under /root)"
-mkdir -p "$SRC"
-rsync -a --delete --exclude .git --exclude node_modules --exclude '.yarn' --exclude '__pycache__' \
-  --exclude '/dist' --exclude '.mypy_cache' --exclude '.ruff_cache' "$REPO/" "$SRC/"
-chmod -R a+rX "$SRC"
-stamp="$VENV/.mltf-src-$(sha256sum "$SRC/pyproject.toml" | cut -c1-16)"
-if [ ! -e "$stamp" ]; then
-  ph "pip install -e $SRC"
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$SRC"
-  rm -f "$VENV"/.mltf-src-*; touch "$stamp"; chmod -R a+rX "$VENV"
-fi
-[ -x "$REPO/scripts/build-labextension.sh" ] && bash "$REPO/scripts/build-labextension.sh"
+ph "install the tree into the stack venv"
+bash "$REPO/scripts/install-src.sh"
+bash "$REPO/scripts/hub/up.sh"
 
 as_user() {
   runuser -u "$MLTF_USER" -- env -i HOME="/home/$MLTF_USER" USER="$MLTF_USER" LOGNAME="$MLTF_USER" \
@@ -36,7 +27,9 @@ as_user() {
 rc=0
 if [ $# -gt 0 ]; then
   ph "pytest $*"
-  as_user python -m pytest -p no:cacheprovider "$@" || rc=$?
+  plugin=(-p pytest_jupyter.jupyter_server)
+  case "$*" in *tests/browser*) plugin=() ;; esac   # pytest-jupyter's loop clashes with Playwright's
+  as_user python -m pytest -p no:cacheprovider "${plugin[@]}" "$@" || rc=$?
 else
   ph "static checks: ruff, mypy"
   as_user ruff check jupyter_mltf tests bench hub_config || rc=$?

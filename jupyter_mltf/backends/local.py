@@ -10,11 +10,11 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 
 from ..errors import JobNotFound
 from ..models import Capabilities, Job, JobState, LogChunk, StatusInfo
+from ..procs import run_cmd
 from .base import Backend, JobSpec
 from .slurm import clean_submit_env, read_log_file
 
@@ -26,7 +26,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie child of this process counts as ended
+    # a zombie counts as ended
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
             return fh.read().split(") ")[-1][:1] != "Z"
@@ -51,34 +51,19 @@ class LocalBackend(Backend):
         return f"{spec.python} -m jupyter_mltf.runner {spec.spec_path}\n"
 
     async def submit(self, spec: JobSpec) -> str:
-        def start() -> int:
-            env = clean_submit_env()
-            env["MLTF_JOB_ID"] = spec.job_id
-            with open(spec.log_path, "ab") as log:
-                proc = subprocess.Popen(
-                    [spec.python, "-m", "jupyter_mltf.runner", spec.spec_path],
-                    cwd=spec.job_dir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,  # survives the server/CLI, and is its own process group
-                    close_fds=True,
-                )
-            with open(os.path.join(spec.job_dir, "pid"), "w", encoding="ascii") as fh:
-                fh.write(str(proc.pid))
-            _REAPERS.append(proc)
-            return proc.pid
-
-        pid = await asyncio.to_thread(start)
+        env = clean_submit_env()
+        env["MLTF_JOB_ID"] = spec.job_id
+        _, out, _ = await run_cmd(
+            [spec.python, "-m", "jupyter_mltf.runner", "--detach", spec.spec_path, spec.log_path], env=env
+        )
+        pid = int(out.strip().splitlines()[-1])
+        with open(os.path.join(spec.job_dir, "pid"), "w", encoding="ascii") as fh:
+            fh.write(str(pid))
         return f"local-{pid}"
 
     def _status(self, job: Job) -> StatusInfo:
         job_dir = job.job_dir or ""
         result = os.path.join(job_dir, "result.json")
-        for proc in list(_REAPERS):  # reap finished children so they do not linger as zombies
-            if proc.poll() is not None:
-                _REAPERS.remove(proc)
         if os.path.exists(result):
             try:
                 with open(result, encoding="utf-8") as fh:
@@ -97,7 +82,9 @@ class LocalBackend(Backend):
         except ValueError:
             return StatusInfo(JobState.UNKNOWN, reason="no process id")
         if _alive(pid):
-            started = os.path.getmtime(os.path.join(job_dir, "pid")) if os.path.exists(os.path.join(job_dir, "pid")) else None
+            started = (
+                os.path.getmtime(os.path.join(job_dir, "pid")) if os.path.exists(os.path.join(job_dir, "pid")) else None
+            )
             return StatusInfo(JobState.RUNNING, started_at=started, nodes=[os.uname().nodename])
         # the process is gone without writing its result: killed hard, like a node failure
         return StatusInfo(JobState.NODE_FAIL, reason="process ended without reporting", ended_at=time.time())
@@ -117,6 +104,3 @@ class LocalBackend(Backend):
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-
-
-_REAPERS: list[subprocess.Popen[bytes]] = []

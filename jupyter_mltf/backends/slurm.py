@@ -99,9 +99,7 @@ class SlurmBackend(Backend):
         help="Extra '#SBATCH' options added to every job, e.g. ['--constraint=x86-64v4']. Site admins only.",
     ).tag(config=True)
     command_timeout = Float(30.0, help="Seconds before a Slurm command is given up as failed.").tag(config=True)
-    discover_days = Float(14.0, help="How far back (days) sacct looks when rebuilding the job list.").tag(
-        config=True
-    )
+    discover_days = Float(14.0, help="How far back (days) sacct looks when rebuilding the job list.").tag(config=True)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(arrays=True, multi_node=True)
@@ -110,7 +108,9 @@ class SlurmBackend(Backend):
     def job_script(self, spec: JobSpec) -> str:
         for path in (spec.job_dir, spec.spec_path, spec.log_path):
             if _UNSAFE_PATH.search(path):
-                raise ProjectError(f"the job directory {spec.job_dir!r} contains whitespace: set a jobs_dir without spaces")
+                raise ProjectError(
+                    f"the job directory {spec.job_dir!r} contains whitespace: set a jobs_dir without spaces"
+                )
         res = spec.resources
         gpu_directive = ""
         if res.gpus:
@@ -166,12 +166,17 @@ class SlurmBackend(Backend):
         except CommandError as exc:
             if "Invalid job id" not in exc.stderr:
                 return {i: StatusInfo(JobState.UNKNOWN, reason="squeue failed: status unknown") for i in ids}
-        missing = [i for i in ids if i not in found]
+        # sacct for jobs squeue no longer knows, and for exit codes of jobs that just ended
+        missing = [i for i in ids if i not in found or found[i].state.is_terminal]
         if missing:
             try:
-                found.update(await self._sacct(missing))
+                from_sacct = await self._sacct(missing)
             except CommandError:
-                pass
+                from_sacct = {}
+            for native, info in from_sacct.items():
+                if native in found and not info.state.is_terminal:
+                    continue  # accounting lags behind the controller: keep squeue's view
+                found[native] = info
         for native in ids:
             found.setdefault(native, StatusInfo(JobState.UNKNOWN, reason="not found in squeue or sacct"))
         return found
@@ -234,9 +239,7 @@ class SlurmBackend(Backend):
         await run_cmd(["scancel", job.native_id], timeout=self.command_timeout)
 
     async def partitions(self) -> list[Partition]:
-        _, out, _ = await run_cmd(
-            ["sinfo", "-h", "-o", "%P|%l|%L|%c|%m|%G|%D|%a|%s"], timeout=self.command_timeout
-        )
+        _, out, _ = await run_cmd(["sinfo", "-h", "-o", "%P|%l|%L|%c|%m|%G|%D|%a|%s"], timeout=self.command_timeout)
         parts: dict[str, Partition] = {}
         for line in out.splitlines():
             fields = line.split("|")
@@ -347,5 +350,3 @@ def _norm_time(text: str) -> str | None:
 
 def _load_template(name: str) -> str:
     return (importlib_resources.files("jupyter_mltf") / "templates" / name).read_text(encoding="utf-8")
-
-
