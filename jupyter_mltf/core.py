@@ -422,12 +422,18 @@ class MLTFManager(LoggingConfigurable):
         resources = parse_resources(req.resources, self._project_resources(directory))
         caps = self.active_backend.capabilities()
         if caps.partitions:
-            resources = check_against_partitions(resources, await self.partitions())
+            if getattr(self.active_backend, "tasks_as_nodes", False):
+                # a one-host test cluster simulates nodes with tasks: check the rest against one node
+                nodes, resources.nodes = resources.nodes, 1
+                resources = check_against_partitions(resources, await self.partitions())
+                resources.nodes = nodes
+            else:
+                resources = check_against_partitions(resources, await self.partitions())
         if resources.nodes > 1 and not caps.multi_node:
             raise InvalidRequest(f"the {self.backend_name} backend runs single-node jobs only: use nodes=1")
         if env_manager == "project" and not project.env_spec:
             raise ProjectError("env 'project' needs a python_env.yaml, conda.yaml or requirements.txt in the project")
-        launcher = req.launcher or "auto"
+        launcher = req.launcher or project.launcher or "auto"
         if launcher not in ("auto", "none", "torchrun", "accelerate"):
             raise InvalidRequest("launcher must be one of auto, none, torchrun, accelerate")
         selection = await asyncio.to_thread(packaging.select_files, directory)
@@ -536,7 +542,7 @@ class MLTFManager(LoggingConfigurable):
             idempotency_key=req.idempotency_key,
             sweep=sweep,
         )
-        await asyncio.to_thread(self._write_spec, spec, sweep)
+        await asyncio.to_thread(self._write_spec, spec, sweep, entry)
         await asyncio.to_thread(self.store.add, job)  # the unique key makes concurrent duplicates fail here
         try:
             job.native_id = await self.active_backend.submit(spec)
@@ -570,7 +576,7 @@ class MLTFManager(LoggingConfigurable):
         self.watcher.poke()
         return job
 
-    def _write_spec(self, spec: JobSpec, sweep: dict[str, Any] | None) -> None:
+    def _write_spec(self, spec: JobSpec, sweep: dict[str, Any] | None, entry: EntryPoint | None = None) -> None:
         data = {
             "job_id": spec.job_id,
             "name": spec.name,
@@ -591,6 +597,7 @@ class MLTFManager(LoggingConfigurable):
             "python": spec.python,
             "envs_dir": os.path.join(os.path.dirname(self.jobs_dir.rstrip("/")), "envs"),
             "sweep": sweep,
+            "entry": entry.to_dict() if entry is not None else None,
         }
         fd = os.open(spec.spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -727,6 +734,18 @@ class MLTFManager(LoggingConfigurable):
             await asyncio.to_thread(self.store.save, job)
             rebuilt.append(job)
         return rebuilt
+
+    async def sweep_trials(self, job_id: str) -> list[dict[str, Any]]:
+        """The trials of a sweep job (MLflow child runs), oldest first."""
+        from .sweep import trials_of
+
+        job = await self._job(job_id)
+        if not job.sweep or not job.run_id:
+            return []
+        try:
+            return await asyncio.to_thread(trials_of, job.tracking_uri, job.experiment_id, job.run_id)
+        except Exception as exc:
+            raise tracking._unavailable(job.tracking_uri, exc) from None
 
     async def finish_sweep(self, job: Job) -> None:
         from .sweep import summarize_sweep

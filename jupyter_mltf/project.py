@@ -66,6 +66,7 @@ class Project:
     mlproject_text: str = ""
     env_spec: str | None = None  # python_env.yaml / conda.yaml / requirements.txt, if any
     notes: list[str] = field(default_factory=list)
+    launcher: str | None = None  # jupyter-mltf extension key: auto, none, torchrun, accelerate
 
     def entry_point(self, name: str | None) -> EntryPoint:
         name = name or "main"
@@ -145,7 +146,7 @@ def load_mlproject(directory: Path, path: Path) -> Project:
         raise ProjectError(f"{path.name} is not valid YAML{where}: fix the syntax") from None
     if not isinstance(data, dict):
         raise ProjectError(f"{path.name} must be a YAML mapping with 'name' and 'entry_points'")
-    known = {"name", "entry_points", "python_env", "conda_env", "docker_env"}
+    known = {"name", "entry_points", "python_env", "conda_env", "docker_env", "launcher"}
     unknown = set(data) - known
     if unknown:
         raise ProjectError(f"{path.name} has unknown keys {sorted(map(str, unknown))}: valid keys are {sorted(known)}")
@@ -171,6 +172,9 @@ def load_mlproject(directory: Path, path: Path) -> Project:
     env_spec = data.get("python_env") or data.get("conda_env")
     if env_spec is not None and not isinstance(env_spec, str):
         raise ProjectError(f"{path.name}: python_env/conda_env must be a file name")
+    launcher = data.get("launcher")
+    if launcher is not None and launcher not in ("auto", "none", "torchrun", "accelerate"):
+        raise ProjectError(f"{path.name}: launcher must be one of auto, none, torchrun, accelerate")
     name = data.get("name") or directory.name
     return Project(
         directory=directory,
@@ -178,6 +182,7 @@ def load_mlproject(directory: Path, path: Path) -> Project:
         entry_points=entry_points,
         mlproject_text=text,
         env_spec=env_spec or _find_env_spec(directory),
+        launcher=launcher,
     )
 
 

@@ -75,17 +75,14 @@ def _child_env(spec: dict[str, Any], bin_dir: str, token: str | None) -> dict[st
     return env
 
 
-def _launch_command(spec: dict[str, Any], workdir: str) -> list[str]:
-    from .launchers import launch_argv
-
-    return launch_argv(spec, workdir)
-
-
 def run(spec_path: str) -> int:
     with open(spec_path, encoding="utf-8") as fh:
         spec: dict[str, Any] = json.load(fh)
     job_dir = os.path.dirname(os.path.abspath(spec_path))
-    node_rank = int(os.environ.get("SLURM_NODEID", "0") or 0)
+    from .launchers import host_id, topology
+
+    topo = topology(spec)
+    node_rank = topo.node_rank
     is_leader = node_rank == 0
     host = socket.gethostname()
     started = time.time()
@@ -101,7 +98,14 @@ def run(spec_path: str) -> int:
     tracker = Tracker(spec.get("tracking_uri"), spec.get("run_id"))
     slurm_job = os.environ.get("SLURM_JOB_ID")
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-    _say(f"job {spec['job_id']} on {host} (slurm job {slurm_job or '-'}, node rank {node_rank}, GPUs [{gpus}])")
+    where = f"slurm job {slurm_job or '-'}, node {node_rank} of {topo.nodes}, GPUs [{gpus}]"
+    _say(f"job {spec['job_id']} on {host} ({where})")
+    if topo.nodes > 1:
+        _say(f"rendezvous {topo.master_addr}:{topo.master_port}")
+    if spec.get("sweep"):
+        from .sweep import run_sweep_task
+
+        return int(run_sweep_task(spec, job_dir))
     if is_leader:
         tags = {
             "mltf.host": host,
@@ -149,20 +153,24 @@ def run(spec_path: str) -> int:
             try:
                 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-                multi = int(os.environ.get("SLURM_JOB_NUM_NODES", "1") or 1) > 1
                 monitor = SystemMetricsMonitor(  # type: ignore[no-untyped-call]
                     spec["run_id"],
                     sampling_interval=float(os.environ.get("MLTF_SYSTEM_METRICS_INTERVAL", "5")),
-                    node_id=host if multi else None,
+                    node_id=host_id() if topo.nodes > 1 else None,
                     tracking_uri=spec.get("tracking_uri"),
                     resume_logging=True,
                 )
                 monitor.start()
             except Exception as exc:
                 _say(f"warning: system metrics unavailable: {exc}")
-        argv = _launch_command(spec, workdir)
+        from .launchers import launch_argv
+
+        argv = launch_argv(spec, workdir, topo)
         env = _child_env(spec, bin_dir, token)
-        _say(f"running: {spec['command']}")
+        env.update(topo.env())
+        if not is_leader:
+            env["MLTF_FOLLOWER"] = "1"
+        _say(f"running: {spec['command']}" + (f"  (launcher: {' '.join(argv[:6])} ...)" if argv[0] != "bash" else ""))
         if not killed["signal"]:
             proc = subprocess.Popen(argv, cwd=workdir, env=env, start_new_session=True)
             while True:

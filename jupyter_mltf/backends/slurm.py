@@ -9,7 +9,7 @@ import time
 from importlib import resources as importlib_resources
 
 import jinja2
-from traitlets import Float, List, Unicode
+from traitlets import Bool, Float, List, Unicode
 
 from ..errors import CommandError, JobNotFound, ProjectError
 from ..models import Capabilities, Job, JobState, LogChunk, Partition, StatusInfo
@@ -19,8 +19,54 @@ from .base import Backend, DiscoveredJob, JobSpec
 
 JOB_NAME_PREFIX = "mltf-"
 _UNSAFE_PATH = re.compile(r"[\s\x00]")
-_SQUEUE_FORMAT = "%A|%T|%r|%N|%S|%e|%b|%j|%k|%P|%V"
-_SACCT_FIELDS = "JobIDRaw,State,ExitCode,Start,End,NodeList,Reason,JobName,Comment,Partition,Submit"
+_SQUEUE_FORMAT = "%F|%T|%r|%N|%S|%e|%b|%j|%k|%P|%V|%i"
+_SACCT_FIELDS = "JobID,State,ExitCode,Start,End,NodeList,Reason,JobName,Comment,Partition,Submit"
+_ACTIVE_ORDER = (
+    JobState.RUNNING,
+    JobState.COMPLETING,
+    JobState.CONFIGURING,
+    JobState.SUSPENDED,
+    JobState.REQUEUED,
+    JobState.PENDING,
+)
+_FAILURE_ORDER = (
+    JobState.CANCELLED,
+    JobState.TIMEOUT,
+    JobState.OUT_OF_MEMORY,
+    JobState.NODE_FAIL,
+    JobState.FAILED,
+    JobState.BOOT_FAIL,
+    JobState.DEADLINE,
+    JobState.PREEMPTED,
+)
+
+
+def combine(infos: list[StatusInfo]) -> StatusInfo:
+    """One status for an array job from its tasks' statuses (a single job passes through)."""
+    if len(infos) == 1:
+        return infos[0]
+    states = [i.state for i in infos]
+    state = next((s for s in _ACTIVE_ORDER if s in states), None)
+    if state is None:
+        if all(s is JobState.COMPLETED for s in states):
+            state = JobState.COMPLETED
+        else:
+            state = next((s for s in _FAILURE_ORDER if s in states), JobState.UNKNOWN)
+    chosen = next(i for i in infos if i.state is state) if state in states else infos[0]
+    nodes = sorted({n for i in infos for n in i.nodes})
+    starts = [i.started_at for i in infos if i.started_at]
+    ends = [i.ended_at for i in infos if i.ended_at]
+    codes = [i.exit_code for i in infos if i.exit_code is not None]
+    return StatusInfo(
+        state=state,
+        reason=chosen.reason,
+        nodes=nodes,
+        exit_code=max(codes) if codes else None,
+        started_at=min(starts) if starts else None,
+        ended_at=max(ends) if ends and state.is_terminal else None,
+        estimated_start=chosen.estimated_start,
+        gpus=chosen.gpus,
+    )
 
 
 def _ts(text: str) -> float | None:
@@ -98,6 +144,11 @@ class SlurmBackend(Backend):
         default_value=[],
         help="Extra '#SBATCH' options added to every job, e.g. ['--constraint=x86-64v4']. Site admins only.",
     ).tag(config=True)
+    tasks_as_nodes = Bool(
+        False,
+        help="One-host test clusters only: run a request for N nodes as N tasks on one node, each task acting "
+        "as a node (node rank = task rank). Real clusters leave this off.",
+    ).tag(config=True)
     command_timeout = Float(30.0, help="Seconds before a Slurm command is given up as failed.").tag(config=True)
     discover_days = Float(14.0, help="How far back (days) sacct looks when rebuilding the job list.").tag(config=True)
 
@@ -131,10 +182,11 @@ class SlurmBackend(Backend):
         return env.get_template("sbatch.sh.j2").render(
             job_name=JOB_NAME_PREFIX + spec.job_id,
             comment=f"mltf:{spec.job_id}:{spec.run_id or '-'}",
-            log_path=spec.log_path if not spec.array else f"{spec.job_dir}/job-%a.log",
+            log_path=spec.log_path,
             job_dir=spec.job_dir,
             job_id=spec.job_id,
             res=res,
+            tasks_as_nodes=self.tasks_as_nodes and res.nodes > 1,
             gpu_directive=gpu_directive,
             array=array,
             extra_directives=list(self.extra_directives),
@@ -185,7 +237,7 @@ class SlurmBackend(Backend):
         _, out, _ = await run_cmd(
             ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", _SQUEUE_FORMAT], timeout=self.command_timeout
         )
-        result: dict[str, StatusInfo] = {}
+        grouped: dict[str, list[StatusInfo]] = {}
         for line in out.splitlines():
             parts = line.split("|")
             if len(parts) < 7:
@@ -203,29 +255,32 @@ class SlurmBackend(Backend):
             else:
                 info.started_at = _ts(start)
                 info.ended_at = _ts(end) if st.is_terminal else None
-            result[native] = info
-        return result
+            grouped.setdefault(native, []).append(info)
+        return {native: combine(infos) for native, infos in grouped.items()}
 
     async def _sacct(self, ids: list[str]) -> dict[str, StatusInfo]:
         _, out, _ = await run_cmd(
             ["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", _SACCT_FIELDS], timeout=self.command_timeout
         )
-        result: dict[str, StatusInfo] = {}
+        grouped: dict[str, list[StatusInfo]] = {}
         for line in out.splitlines():
             parts = line.split("|")
             if len(parts) < 7:
                 continue
-            native, state, exit_code, start, end, nodes, reason = parts[:7]
+            job_field, state, exit_code, start, end, nodes, reason = parts[:7]
+            native = job_field.split("_")[0]
             code = exit_code.split(":")[0]
-            result[native] = StatusInfo(
-                state=JobState.parse(state),
-                reason=None if reason in ("None", "") else reason,
-                nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
-                exit_code=int(code) if code.isdigit() else None,
-                started_at=_ts(start),
-                ended_at=_ts(end),
+            grouped.setdefault(native, []).append(
+                StatusInfo(
+                    state=JobState.parse(state),
+                    reason=None if reason in ("None", "") else reason,
+                    nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
+                    exit_code=int(code) if code.isdigit() else None,
+                    started_at=_ts(start),
+                    ended_at=_ts(end),
+                )
             )
-        return result
+        return {native: combine(infos) for native, infos in grouped.items()}
 
     # ---------------------------------------------------------------------------------------------- logs etc.
     async def read_log(self, job: Job, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
@@ -272,7 +327,25 @@ class SlurmBackend(Backend):
 
     async def discover(self) -> list[DiscoveredJob]:
         found: dict[str, DiscoveredJob] = {}
+        statuses: dict[str, list[StatusInfo]] = {}
         since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - self.discover_days * 86400))
+
+        def remember(native: str, name: str, comment: str, partition: str, submit: str, info: StatusInfo) -> None:
+            job_id, run_id = _parse_comment(comment, name)
+            statuses.setdefault(native, []).append(info)
+            found.setdefault(
+                native,
+                DiscoveredJob(
+                    native_id=native,
+                    job_id=job_id,
+                    run_id=run_id,
+                    name=name,
+                    partition=partition or None,
+                    submitted_at=_ts(submit),
+                    status=info,
+                ),
+            )
+
         try:
             _, out, _ = await run_cmd(
                 ["sacct", "-X", "-n", "-P", "-S", since, "-o", _SACCT_FIELDS], timeout=self.command_timeout
@@ -281,17 +354,15 @@ class SlurmBackend(Backend):
                 parts = line.split("|")
                 if len(parts) < 11 or not parts[7].startswith(JOB_NAME_PREFIX):
                     continue
-                native, state, exit_code, start, end, nodes, reason, name, comment, partition, submit = parts[:11]
+                job_field, state, exit_code, start, end, nodes, reason, name, comment, partition, submit = parts[:11]
                 code = exit_code.split(":")[0]
-                job_id, run_id = _parse_comment(comment, name)
-                found[native] = DiscoveredJob(
-                    native_id=native,
-                    job_id=job_id,
-                    run_id=run_id,
-                    name=name,
-                    partition=partition or None,
-                    submitted_at=_ts(submit),
-                    status=StatusInfo(
+                remember(
+                    job_field.split("_")[0],
+                    name,
+                    comment,
+                    partition,
+                    submit,
+                    StatusInfo(
                         state=JobState.parse(state),
                         reason=None if reason in ("None", "") else reason,
                         nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
@@ -302,31 +373,30 @@ class SlurmBackend(Backend):
                 )
         except CommandError:
             pass  # accounting may be off: squeue below still finds live jobs
+        from_sacct = set(statuses)
         _, out, _ = await run_cmd(
             ["squeue", "--me", "-h", "-t", "all", "-o", _SQUEUE_FORMAT], timeout=self.command_timeout
         )
+        live: dict[str, list[StatusInfo]] = {}
         for line in out.splitlines():
             parts = line.split("|")
             if len(parts) < 11 or not parts[7].startswith(JOB_NAME_PREFIX):
                 continue
             native, state, reason, nodes, start, end, _gres, name, comment, partition, submit = parts[:11]
-            job_id, run_id = _parse_comment(comment, name)
             st = JobState.parse(state)
-            found[native] = DiscoveredJob(
-                native_id=native,
-                job_id=job_id,
-                run_id=run_id,
-                name=name,
-                partition=partition or None,
-                submitted_at=_ts(submit),
-                status=StatusInfo(
-                    state=st,
-                    reason=None if reason in ("None", "") else reason,
-                    nodes=[n for n in nodes.split(",") if n and n != "(null)"],
-                    started_at=None if st is JobState.PENDING else _ts(start),
-                    ended_at=_ts(end) if st.is_terminal else None,
-                ),
+            info = StatusInfo(
+                state=st,
+                reason=None if reason in ("None", "") else reason,
+                nodes=[n for n in nodes.split(",") if n and n != "(null)"],
+                started_at=None if st is JobState.PENDING else _ts(start),
+                ended_at=_ts(end) if st.is_terminal else None,
             )
+            if native not in from_sacct:
+                remember(native, name, comment, partition, submit, info)
+            live.setdefault(native, []).append(info)
+        for native, job in found.items():
+            # the controller's view is fresher than accounting for jobs it still knows
+            job.status = combine(live[native]) if native in live else combine(statuses[native])
         return list(found.values())
 
 
