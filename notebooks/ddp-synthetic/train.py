@@ -30,8 +30,9 @@ def main() -> None:
     world = dist.get_world_size() if distributed else 1
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    node_rank = os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0"))
     print(
-        f"rank {rank}/{world} local_rank {local_rank} node_rank {os.environ.get('NODE_RANK', os.environ.get('GROUP_RANK', '0'))} "
+        f"rank {rank}/{world} local_rank {local_rank} node_rank {node_rank} "
         f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')} device={device} "
         f"master={os.environ.get('MASTER_ADDR', '-')}:{os.environ.get('MASTER_PORT', '-')}",
         flush=True,
