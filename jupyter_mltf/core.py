@@ -514,8 +514,9 @@ class MLTFManager(LoggingConfigurable):
             tracking.create_run, self.tracking_uri, experiment, spec.name, tags, {} if sweep else params
         )
         spec.run_id, spec.experiment_id = run_id, exp_id
-        os.makedirs(job_dir, mode=0o700, exist_ok=True)
-        os.chmod(job_dir, 0o700)
+        for private in (self.jobs_dir, job_dir):  # other users must not read specs, logs or token files
+            os.makedirs(private, mode=0o700, exist_ok=True)
+            os.chmod(private, 0o700)
         token = os.environ.get("MLFLOW_TRACKING_TOKEN")
         if token:
             spec.token_file = os.path.join(job_dir, "tracking-token")

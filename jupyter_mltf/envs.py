@@ -12,7 +12,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -65,16 +64,26 @@ def ensure_env(spec_path: Path, envs_dir: str, python: str = sys.executable) -> 
         if done.exists():
             return str(target / "bin"), False
         reqs = requirements_of(spec_path)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-        subprocess.run([python, "-m", "venv", str(tmp)], check=True)
-        if reqs:
-            subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "-q", *reqs], check=True)
         if target.exists():
             import shutil
 
-            shutil.rmtree(target)
-        # venv scripts embed their path: build in place under the final name
-        os.rename(tmp, target)
-        subprocess.run([python, "-m", "venv", "--upgrade", str(target)], check=True)
+            shutil.rmtree(target)  # a build that died half-way
+        # venv scripts embed their path, so build in place under the final name; ready only once marked
+        subprocess.run([python, "-m", "venv", str(target)], check=True)
+        _layer_on_base(target, python)
+        if reqs:
+            subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q", *reqs], check=True)
         done.touch()
         return str(target / "bin"), True
+
+
+def _layer_on_base(target: Path, python: str) -> None:
+    """Let the project env see the notebook env's packages (mlflow, the runner) behind its own ones."""
+    out = subprocess.run(
+        [python, "-c", "import site, sys; print('\\n'.join(p for p in sys.path if p.endswith('-packages')))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lib = next((target / "lib").glob("python*/site-packages"))
+    (lib / "_mltf_notebook_env.pth").write_text(out.stdout, encoding="utf-8")

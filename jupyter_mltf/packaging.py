@@ -272,6 +272,7 @@ def build_archive(
     """
     out_dir = Path(archive_dir)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(out_dir, 0o700)
     extra = dict(extra or {})
     fd, tmp = tempfile.mkstemp(prefix=".archive-", suffix=".tar", dir=out_dir)
     try:

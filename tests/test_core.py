@@ -240,3 +240,48 @@ def test_mlflow_run_backend(stack, make_project, tmp_path):
         time.sleep(1)
     assert runs[0].info.status == "FINISHED" and runs[0].data.params["lr"] == "0.7"
     assert runs[0].data.tags["mlflow.project.backend"] == "mltf"
+
+
+def test_notebook_project_runs_with_parameters(client, tmp_path):
+    import nbformat
+
+    root = tmp_path / "nbproj"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("alpha = 0.5\nlabel = 'x'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import mlflow\nprint('alpha is', alpha * 2, label)\n"
+                                                  "mlflow.log_metric('alpha2', alpha * 2)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "analysis.ipynb")
+    handle = client.submit(str(root), params={"alpha": 2.0}, resources={"partition": "cpu"})
+    job = handle.wait(180)
+    assert job.state is JobState.COMPLETED, handle.logs()
+    assert "alpha is 4.0 x" in handle.logs()
+    run = mlflow_run(handle.run_id)
+    assert run.data.metrics["alpha2"] == 4.0 and run.info.status == "FINISHED"
+    assert (root / "MLproject").exists()  # the proposed MLproject was written for the user
+
+
+def test_project_env_built_once_and_cached(client, make_project):
+    root = make_project(files={"requirements.txt": "# nothing extra: the env only has to exist\n"})
+    first = client.submit(str(root), env_manager="project", resources={"partition": "cpu"})
+    assert first.wait(300).state is JobState.COMPLETED, first.logs()
+    assert "built project env" in first.logs()
+    second = client.submit(str(root), env_manager="project", resources={"partition": "cpu"})
+    assert second.wait(300).state is JobState.COMPLETED, second.logs()
+    assert "reusing cached project env" in second.logs()
+
+
+def test_tracking_token_travels_in_a_private_file(client, make_project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret-token-value")
+    handle = client.submit(str(make_project()), resources={"partition": "cpu"})
+    job_dir = handle.job.job_dir
+    token_file = os.path.join(job_dir, "tracking-token")
+    assert oct(os.stat(token_file).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(job_dir).st_mode & 0o777) == "0o700"
+    handle.wait(120)
+    for name in os.listdir(job_dir):
+        if name != "tracking-token":
+            assert "s3cret-token-value" not in open(os.path.join(job_dir, name), errors="replace").read(), name
+    assert "s3cret-token-value" not in handle.logs()
