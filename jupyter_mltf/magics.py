@@ -193,7 +193,7 @@ class MLTFMagics(Magics):
     # -- magics ----------------------------------------------------------------------------------------------
 
     @line_cell_magic
-    def mltf_submit(self, line: str, cell: str | None = None) -> JobHandle | DryRun | None:
+    def mltf_submit(self, line: str, cell: str | None = None) -> JobHandle | None:
         """Submit a directory (or, as a cell magic, the cell body) to MLTF; returns a job handle.
 
         %mltf_submit [PATH] [-e ENTRY] [-P k=v ...] [--gpus N] [--gpu-type T] [--partition P] [--time T]
@@ -222,8 +222,8 @@ class MLTFMagics(Magics):
             from .core import DryRun
 
             if isinstance(result, DryRun):
-                _print_dry_run(result)
-                return result
+                _print_dry_run(result)  # printed, not returned: the object would show a second time as Out
+                return None
             self._show_status(result)
             if args.wait:
                 self._follow(result.id)

@@ -112,8 +112,14 @@ class StatusWatcher:
 
     # ------------------------------------------------------------------------------------------------
     def start(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # called before the event loop runs (a server extension loading): start once it does
+            asyncio.get_event_loop().call_soon(self.start)
+            return
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="mltf-status-watcher")
+            self._task = loop.create_task(self._run(), name="mltf-status-watcher")
 
     def poke(self) -> None:
         """Poll soon (after a submit or cancel)."""

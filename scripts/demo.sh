@@ -22,18 +22,20 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       PATH="$VENV/bin:/usr/bin:/bin" MLFLOW_TRACKING_URI="http://127.0.0.1:${MLFLOW_PORT:-5000}" "$@"
   }
   echo "=== submitting $demo_dir to Slurm as $MLTF_USER (1 GPU)"
-  as_user jupyter mltf submit "$demo_dir" --gpus 1 --time 00:10:00 --wait
-  echo "=== the job list (state lives in Slurm and MLflow)"
-  as_user jupyter mltf list | head -5
-  job=$(as_user jupyter mltf list --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+  out=$(mktemp); trap 'rm -f "$out"' EXIT
+  as_user jupyter mltf submit "$demo_dir" --gpus 1 --time 00:10:00 --wait | tee "$out"
+  job=$(sed -n 's/^submitted job \([0-9a-f]*\) .*/\1/p' "$out" | head -1)
+  echo "=== jupyter mltf status $job"
   as_user jupyter mltf status "$job"
+  echo "=== browse it: MLflow UI at http://127.0.0.1:${MLFLOW_PORT:-5000}; JupyterHub: bash scripts/hub/demo-up.sh"
 else
   echo "=== no root/apt here: using the local backend and a local MLflow store (~/.mltf/mlflow.db)"
   VENV=$REPO/.venv
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -e "$REPO" scikit-learn mlflow
-  "$VENV/bin/jupyter" mltf --backend local submit "$REPO/notebooks/$EXAMPLE" --wait
-  job=$("$VENV/bin/jupyter" mltf --backend local list --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+  out=$(mktemp); trap 'rm -f "$out"' EXIT
+  "$VENV/bin/jupyter" mltf --backend local submit "$REPO/notebooks/$EXAMPLE" --wait | tee "$out"
+  job=$(sed -n 's/^submitted job \([0-9a-f]*\) .*/\1/p' "$out" | head -1)
   "$VENV/bin/jupyter" mltf --backend local status "$job"
   echo "browse the run: $VENV/bin/mlflow ui --backend-store-uri sqlite:///$HOME/.mltf/mlflow.db"
 fi

@@ -22,7 +22,7 @@ as_user() {
   runuser -u "$MLTF_USER" -- env -i HOME="/home/$MLTF_USER" USER="$MLTF_USER" LOGNAME="$MLTF_USER" \
     PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" LANG=C.UTF-8 MLTF_HOME="$MLTF_HOME" \
     MLFLOW_TRACKING_URI="http://127.0.0.1:${MLFLOW_PORT:-5000}" CI="${CI:-}" MLTF_FULL="${MLTF_FULL:-}" \
-    PYTHONDONTWRITEBYTECODE=1 bash -c 'cd "$0" && exec "$@"' "$SRC" "$@"
+    PYTHONDONTWRITEBYTECODE=1 HYPOTHESIS_STORAGE_DIRECTORY="/tmp/hypothesis-$MLTF_USER" bash -c 'cd "$0" && exec "$@"' "$SRC" "$@"
 }
 rc=0
 if [ $# -gt 0 ]; then

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ResourceError
 from ..models import Partition, Resources
-from ..resources import check_against_partitions, format_mem, parse_resources
+from ..resources import check_against_partitions, format_mem, parse_resources, parse_time
 
 #: the fields of the advanced form, in the order they are shown
 FIELDS = ("partition", "gpu_type", "gpus", "cpus", "mem", "time")
@@ -30,7 +30,7 @@ DEFAULT_PRESETS: list[dict[str, Any]] = [
     {
         "key": "gpu2",
         "label": "2 GPUs, 8 h",
-        "resources": {"gpus": 2, "cpus": 4, "mem": "16G", "time": "08:00:00"},
+        "resources": {"gpus": 2, "cpus": 4, "mem": "12G", "time": "08:00:00"},
     },
     {
         "key": "cpu",
@@ -101,9 +101,7 @@ def _first(formdata: Mapping[str, Any], key: str) -> str:
     return str(value).strip()
 
 
-def options_from_formdata(
-    formdata: Mapping[str, Any], presets: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
+def options_from_formdata(formdata: Mapping[str, Any], presets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The posted form (``{name: [value]}``) as raw ``user_options``: ``{"preset": key, field: value...}``."""
     preset = _first(formdata, "preset") or (presets[0]["key"] if presets else CUSTOM)
     options: dict[str, Any] = {"preset": preset}
@@ -143,15 +141,18 @@ def resolve_options(
     raw: dict[str, Any] = {}
     if preset != CUSTOM:
         if preset not in known:
-            raise ResourceError(
-                f"unknown preset {preset!r}: choose one of {', '.join(known) or 'none'} or custom"
-            )
+            raise ResourceError(f"unknown preset {preset!r}: choose one of {', '.join(known) or 'none'} or custom")
         raw.update(known[str(preset)].get("resources") or {})
     raw.update(options)
     res = parse_resources(raw)
     if res.nodes != 1:
         raise ResourceError("a notebook session runs on one node: leave nodes at 1")
     parts = list(partitions)
+    part = next((p for p in parts if p.name == res.partition), None)
+    if res.time and part and part.max_time and parse_time(res.time) > parse_time(part.max_time):
+        raise ResourceError(
+            f"time {raw.get('time')} is over the limit of partition {part.name!r}: at most {part.max_time}"
+        )
     res = check_against_partitions(res, parts)
     if res.time is None:
         part = next((p for p in parts if p.name == res.partition), None)
@@ -186,10 +187,7 @@ def _describe(part: Partition) -> str:
     bits = []
     if part.gpus_per_node:
         types = "/".join(part.gpu_types)
-        bits.append(
-            f"{part.gpus_per_node} GPU{'s' if part.gpus_per_node > 1 else ''}"
-            + (f" {types}" if types else "")
-        )
+        bits.append(f"{part.gpus_per_node} GPU{'s' if part.gpus_per_node > 1 else ''}" + (f" {types}" if types else ""))
     else:
         bits.append("no GPUs")
     if part.cpus_per_node:
@@ -250,12 +248,8 @@ def render_form(
     gpu_types = sorted({t for p in partitions for t in p.gpu_types})
     current_part = selected.get("partition") or next((p.name for p in partitions if p.default), "")
     open_attr = " open" if chosen == CUSTOM else ""
-    out.append(
-        f'<details class="mb-3"{open_attr}><summary>Advanced: partition, GPUs, CPUs, memory, time</summary>'
-    )
-    out.append(
-        '<div class="row g-2 mt-1" oninput="document.getElementById(\'mltf-preset-custom\').checked=true">'
-    )
+    out.append(f'<details class="mb-3"{open_attr}><summary>Advanced: partition, GPUs, CPUs, memory, time</summary>')
+    out.append('<div class="row g-2 mt-1" oninput="document.getElementById(\'mltf-preset-custom\').checked=true">')
     # partition
     opts = []
     for part in partitions:
@@ -269,9 +263,7 @@ def render_form(
             f'<input class="form-control" name="partition" id="mltf-partition" '
             f'value="{esc(str(current_part or ""))}" placeholder="cluster default">'
         )
-    out.append(
-        f'<div class="col-12"><label class="form-label" for="mltf-partition">Partition</label>{field}</div>'
-    )
+    out.append(f'<div class="col-12"><label class="form-label" for="mltf-partition">Partition</label>{field}</div>')
     # GPU type
     cur_type = str(selected.get("gpu_type") or "")
     type_opts = ['<option value="">any</option>'] + [
@@ -299,9 +291,7 @@ def render_form(
         )
 
     out.append(number("gpus", "GPUs", selected.get("gpus", 0), 0, max_gpus, f"0 to {max_gpus} per node"))
-    out.append(
-        number("cpus", "CPUs", selected.get("cpus"), 1, max_cpus, f"at most {max_cpus}" if max_cpus else "")
-    )
+    out.append(number("cpus", "CPUs", selected.get("cpus"), 1, max_cpus, f"at most {max_cpus}" if max_cpus else ""))
     max_mem = max((p.mem_per_node_mb or 0 for p in partitions), default=0)
     out.append(
         text(

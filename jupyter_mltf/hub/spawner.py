@@ -185,22 +185,16 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
         "is the default. Resources use jupyter_mltf's names (gpus, gpu_type, partition, time, mem, cpus).",
     ).tag(config=True)
 
-    partitions_ttl = Float(60.0, help="Seconds the partition limits read by sinfo are cached.").tag(
-        config=True
-    )
+    partitions_ttl = Float(60.0, help="Seconds the partition limits read by sinfo are cached.").tag(config=True)
 
     status_timeout = Float(
         20.0,
         help="Seconds before a status query (squeue) is given up; the session is then 'unknown', not gone.",
     ).tag(config=True)
 
-    command_timeout = Float(60.0, help="Seconds before sbatch/scancel are given up as failed.").tag(
-        config=True
-    )
+    command_timeout = Float(60.0, help="Seconds before sbatch/scancel are given up as failed.").tag(config=True)
 
-    progress_interval = Float(1.0, help="Seconds between progress updates on the spawn page.").tag(
-        config=True
-    )
+    progress_interval = Float(1.0, help="Seconds between progress updates on the spawn page.").tag(config=True)
 
     mlflow_tracking_uri = Unicode(
         help="MLFLOW_TRACKING_URI inside the session (default: the hub's own MLFLOW_TRACKING_URI)."
@@ -350,9 +344,7 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
         status = classify(rc, out, err)
         if status is JobStatus.UNKNOWN:
             # keep the last good job_status: progress and state_gethost still use it
-            self.status_error = (
-                (err or out).strip().splitlines()[-1] if (err or out).strip() else f"exit {rc}"
-            )
+            self.status_error = (err or out).strip().splitlines()[-1] if (err or out).strip() else f"exit {rc}"
             if self._unknown_since is None:
                 self._unknown_since = time.monotonic()
                 self.log.warning(
@@ -474,9 +466,7 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
         while True:
             status = self._status()
             waited = time.time() - (
-                (status.submitted_at if status and status.submitted_at else None)
-                or self.submitted_at
-                or time.time()
+                (status.submitted_at if status and status.submitted_at else None) or self.submitted_at or time.time()
             )
             if not self.job_id:
                 message, pct = "Submitting the session to Slurm...", 10

@@ -10,7 +10,30 @@ TARGET=${1:-${MLTF_GATEWAY_VENV:-$MLTF_HOME/gateway-venv}}
 VERSION=${MLTF_GATEWAY_VERSION:-0.6.3}
 PY=${MLTF_GATEWAY_PYTHON:-/usr/bin/python3}   # Debian's python: world-readable, unlike a pyenv under /root
 stamp="$TARGET/.mltf-gateway-$VERSION"
+# The gateway runs as its own service user, who must own its install: outside.sh does `chmod +x` on the
+# package's own inside.sh (under `set -e`), which fails for anyone but the owner. In the tests that user is
+# the cluster user the suite runs as.
+OWNER=${MLTF_GATEWAY_OWNER:-${MLTF_USER:-alice}}
+own() { if [ "$(id -u)" = 0 ] && id "$OWNER" >/dev/null 2>&1; then chown -R "$OWNER" "$TARGET"; fi; }
+# pyenv's scripts (no Python builds), for the end-to-end job test: the gateway's inside.sh clones pyenv from
+# GitHub into /tmp/pyenv, and `mlflow run` asks pyenv for the project's Python. Neither GitHub nor
+# python.org is reachable here, so the test lays this copy at /tmp/pyenv with Debian's Python as the only
+# "installed" version (see tests/backends/conftest_gateway.py: pyenv_cache). Taken from the machine's own
+# pyenv when there is one; without it that one test is skipped.
+seed_pyenv() {
+  local from=${MLTF_PYENV_FROM:-}
+  [ -n "$from" ] || from=$(command -v pyenv >/dev/null && pyenv root 2>/dev/null || true)
+  [ -n "$from" ] || from=/root/.pyenv
+  local to="$MLTF_HOME/pyenv-seed"
+  if [ -x "$from/bin/pyenv" ] && [ ! -x "$to/bin/pyenv" ] && [ -w "$(dirname "$to")" ]; then
+    mkdir -p "$to"
+    rsync -a --exclude .git --exclude versions --exclude shims --exclude test "$from/" "$to/"
+    chmod -R a+rX "$to"
+  fi
+}
+seed_pyenv || echo "[gateway] no pyenv seed (the end-to-end job test will be skipped)" >&2
 if [ -e "$stamp" ] && "$TARGET/bin/python" -c "import mltf_gateway.server.app" 2>/dev/null; then
+  own
   exit 0
 fi
 echo "[gateway] creating $TARGET with mltf-gateway==$VERSION"
@@ -26,4 +49,5 @@ done
 "$TARGET/bin/python" -c "import mltf_gateway.server.app, mltf_gateway.executors.local_executor"
 touch "$stamp"
 if [ "$(id -u)" = 0 ]; then chmod -R a+rX "$TARGET"; fi
+own
 echo "[gateway] ready: $TARGET"

@@ -1,0 +1,474 @@
+"""The real JupyterHub (scripts/hub/up.sh) on the real one-host Slurm cluster, driven over HTTP like a user.
+
+Runs as the test user (alice); the hub runs as root. Skipped when the hub is not up. One session is spawned
+for the module (a "1 GPU" Slurm job) and used by the tests in file order; the last ones restart the hub and
+stop the session. On failure, the hub log and the session's job log are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+MLTF_HOME = os.environ.get("MLTF_HOME", "/opt/mltf")
+HUB_DIR = Path(MLTF_HOME) / "lab" / "hub"
+HUB = os.environ.get("MLTF_HUB_URL", "http://127.0.0.1:" + os.environ.get("MLTF_HUB_PORT", "8000"))
+API = f"{HUB}/hub/api"
+MLFLOW = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+USER = pwd.getpwuid(os.getuid()).pw_name
+SESSION_JOB = "jupyterhub-session"
+
+
+def _hub_token() -> str | None:
+    try:
+        return (HUB_DIR / "ci-token").read_text().strip()
+    except OSError:
+        return None
+
+
+def _hub_up() -> bool:
+    try:
+        return requests.get(f"{API}/", timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+TOKEN = _hub_token()
+pytestmark = [
+    pytest.mark.hub,
+    pytest.mark.skipif(TOKEN is None, reason=f"no hub token readable at {HUB_DIR}/ci-token (scripts/hub/up.sh)"),
+    pytest.mark.skipif(not _hub_up(), reason=f"JupyterHub is not up at {HUB} (scripts/hub/up.sh)"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+H = {"Authorization": f"token {TOKEN}"}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def api(method: str, path: str, **kw: Any) -> requests.Response:
+    kw.setdefault("timeout", 60)
+    return requests.request(method, f"{API}{path}", headers=H, **kw)
+
+
+def server_model(user: str = USER) -> dict[str, Any] | None:
+    r = api("GET", f"/users/{user}")
+    r.raise_for_status()
+    servers: dict[str, Any] = r.json().get("servers", {})
+    return servers.get("")
+
+
+def squeue(*args: str) -> str:
+    return subprocess.run(["squeue", "-h", *args], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def session_jobs(user: str = USER) -> list[str]:
+    return squeue("-u", user, "-n", SESSION_JOB, "-o", "%A").split()
+
+
+def wait_for(what: str, check: Any, timeout: float, interval: float = 0.3) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_server(user: str = USER) -> None:
+    api("DELETE", f"/users/{user}/server")
+    wait_for(f"{user}'s server to stop", lambda: server_model(user) is None, 60)
+
+
+def diagnostics() -> str:
+    out = []
+    try:
+        out.append("--- hub.log (tail)\n" + "".join((HUB_DIR / "hub.log").read_text().splitlines(True)[-40:]))
+    except OSError as e:
+        out.append(f"(no hub.log: {e})")
+    for log in sorted(Path.home().glob("jupyterhub_session_*.log"))[-1:]:
+        out.append(f"--- {log} (tail)\n" + "".join(log.read_text().splitlines(True)[-30:]))
+    return "\n".join(out)
+
+
+def _send(ws: Any, msg_type: str, content: dict[str, Any]) -> str:
+    msg_id = uuid.uuid4().hex
+    header = {
+        "msg_id": msg_id,
+        "username": USER,
+        "session": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "version": "5.3",
+        "date": "",
+    }
+    msg = {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell", "content": content}
+    ws.send(json.dumps(msg))
+    return msg_id
+
+
+def _wait_for_iopub(ws: Any, timeout: float = 30) -> None:
+    """A new kernel's output channel may miss the first messages: ask kernel_info until iopub answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = _send(ws, "kernel_info_request", {})
+        ws.settimeout(2)
+        try:
+            while True:
+                msg = json.loads(ws.recv())
+                if msg.get("channel") == "iopub" and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return
+        except Exception:  # no iopub message within 2 s: ask again
+            continue
+        finally:
+            ws.settimeout(timeout)
+    raise AssertionError(f"the kernel's iopub channel did not answer in {timeout} s")
+
+
+def kernel_exec(code: str, timeout: float = 180) -> str:
+    """Run ``code`` in a new kernel of the user's session, through the proxy; returns its output."""
+    import websocket
+
+    base = f"{HUB}/user/{USER}"
+    kernel = requests.post(f"{base}/api/kernels", headers=H, json={"name": "python3"}, timeout=60)
+    kernel.raise_for_status()
+    kid = kernel.json()["id"]
+    ws = None
+    try:
+        for attempt in range(3):  # a fresh kernel may need a moment before its channels accept
+            try:
+                ws = websocket.create_connection(
+                    f"{base.replace('http', 'ws', 1)}/api/kernels/{kid}/channels",
+                    header=[f"Authorization: token {TOKEN}"],
+                    timeout=timeout,
+                )
+                break
+            except (OSError, websocket.WebSocketException):
+                if attempt == 2:
+                    raise
+                time.sleep(2)
+        assert ws is not None
+        _wait_for_iopub(ws)
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        msg_id = _send(ws, "execute_request", content)
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                out.append(f"ERROR {msg['content']['ename']}: {msg['content']['evalue']}\n")
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                return "".join(out)  # iopub's idle comes after all output (execute_reply may overtake it)
+        raise AssertionError(f"kernel did not answer in {timeout} s; output so far: {''.join(out)}")
+    finally:
+        if ws is not None:
+            ws.close()
+        requests.delete(f"{base}/api/kernels/{kid}", headers=H, timeout=30)
+
+
+def login(user: str, password: str) -> tuple[requests.Session, requests.Response]:
+    s = requests.Session()
+    s.get(f"{HUB}/hub/login", timeout=30)
+    xsrf = s.cookies.get("_xsrf", "")
+    r = s.post(
+        f"{HUB}/hub/login",
+        data={"username": user, "password": password, "_xsrf": xsrf},
+        allow_redirects=False,
+        timeout=30,
+    )
+    return s, r
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_session_left() -> Iterator[None]:
+    if server_model() is not None:
+        stop_server()
+    yield
+    if server_model() is not None:
+        stop_server()
+
+
+@pytest.fixture(autouse=True)
+def print_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed:
+        print(diagnostics())
+
+
+@pytest.fixture(scope="module")
+def password() -> str:
+    return (HUB_DIR / "password").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[dict[str, Any]]:
+    """alice's "1 GPU" session, spawned over REST with the service token."""
+    t0 = time.monotonic()
+    r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "gpu1"}})
+    assert r.status_code in (201, 202), r.text
+    try:
+        model = wait_for("the session to be ready", lambda: (m := server_model()) and m["ready"] and m, 150)
+    except AssertionError:
+        print(diagnostics())
+        raise
+    info = {"model": model, "job_id": model["state"]["job_id"], "spawn_s": time.monotonic() - t0}
+    print(f"spawn -> ready: {info['spawn_s']:.1f} s (Slurm job {info['job_id']})")
+    yield info
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_password_login_and_spawn_form(password: str) -> None:
+    _, bad = login(USER, "not-the-password")
+    assert bad.status_code == 403
+    s, ok = login(USER, password)
+    assert ok.status_code == 302, ok.text[:500]
+    page = s.get(f"{HUB}/hub/spawn", timeout=60)
+    assert page.status_code == 200
+    for text in ("1 GPU, 4 h", "2 GPUs, 8 h", "CPU only, 4 h", "Advanced", 'name="gpus"', "fake_a100"):
+        assert text in page.text, text
+
+
+def test_out_of_bounds_form_values_are_refused_without_a_job(password: str) -> None:
+    s, _ = login(USER, password)
+    before = session_jobs()
+    cases = {
+        "more than the 2 GPUs per node of partition 'gpu'": {"partition": "gpu", "gpus": "9"},
+        "partition 'nope' does not exist": {"partition": "nope"},
+        "time 99:00:00 is over the limit of partition 'gpu': at most 08:00:00": {
+            "partition": "gpu",
+            "time": "99:00:00",
+        },
+    }
+    for message, fields in cases.items():
+        xsrf = s.cookies.get("_xsrf", "")
+        r = s.post(f"{HUB}/hub/spawn", data={"_xsrf": xsrf, "preset": "custom", **fields}, timeout=60)
+        assert message in r.text.replace("&#39;", "'"), r.text[:2000]
+        assert 'name="preset"' in r.text  # the form is shown again, with the message
+    # the REST API checks the same bounds (it skips the form)
+    r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "custom", "gpus": 9}})
+    assert r.status_code == 400 and "more than the 2 GPUs" in r.json()["message"], r.text
+    time.sleep(1)
+    assert session_jobs() == before
+    assert server_model() is None or not server_model()["ready"]  # type: ignore[index]
+
+
+def test_spawn_page_says_why_a_session_waits() -> None:
+    """With every GPU taken, bob's "1 GPU" session waits in the queue and the progress says why."""
+    other = "bob"
+    blocker = subprocess.run(
+        ["sbatch", "--parsable", "--partition=gpu", "--gres=gpu:2", "--job-name=hubtest-blocker",
+         "-o", "/dev/null", "--wrap", "sleep 120"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    try:
+        r = api("POST", f"/users/{other}/server", json={"user_options": {"preset": "gpu1"}}, timeout=90)
+        assert r.status_code in (201, 202), r.text
+        seen: list[str] = []
+        with requests.get(f"{API}/users/{other}/server/progress", headers=H, stream=True, timeout=60) as events:
+            deadline = time.monotonic() + 30
+            for raw in events.iter_lines(decode_unicode=True):
+                if raw and raw.startswith("data:"):
+                    seen.append(json.loads(raw[5:]).get("message", ""))
+                    if re.search(r"is queued on partition gpu for \d+ s(?:ec)?: .*\((Resources|Priority)\)", seen[-1]):
+                        break
+                if time.monotonic() > deadline:
+                    break
+        assert any("is queued on partition gpu for" in m for m in seen), seen
+        assert any(re.search(r"\((Resources|Priority)\)$", m) for m in seen), seen
+        job = re.search(r"Slurm job (\d+)", seen[-1])
+        assert job and squeue("-j", job.group(1), "-o", "%T") == "PENDING"
+    finally:
+        subprocess.run(["scancel", blocker], timeout=30)
+        api("DELETE", f"/users/{other}/server", timeout=90)
+        wait_for(f"{other}'s pending session to go", lambda: server_model(other) is None, 60)
+    wait_for(f"{other}'s session job to go", lambda: not session_jobs(other), 60)
+
+
+def test_session_is_a_gpu_slurm_job(session: dict[str, Any]) -> None:
+    job = session["job_id"]
+    line = squeue("-j", job, "-o", "%u|%P|%T|%b|%j")
+    assert line == f"{USER}|gpu|RUNNING|gres:gpu:1|{SESSION_JOB}", line
+    show = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, timeout=30).stdout
+    assert re.search(r"TRES=.*gres/gpu=1", show), show
+    assert "TimeLimit=04:00:00" in show
+
+
+def test_session_answers_through_the_proxy(session: dict[str, Any]) -> None:
+    status = requests.get(f"{HUB}/user/{USER}/api/status", headers=H, timeout=60)
+    assert status.status_code == 200 and "kernels" in status.json()
+
+
+def test_mltf_extension_answers_in_the_session(session: dict[str, Any]) -> None:
+    config = requests.get(f"{HUB}/user/{USER}/mltf/api/config", headers=H, timeout=60)
+    assert config.status_code == 200, f"/mltf/api/config answered {config.status_code}: {config.text[:300]}"
+    body = config.json()
+    assert body["user"] == USER and any(p["name"] == "gpu" for p in body["partitions"])
+
+
+def test_session_environment(session: dict[str, Any]) -> None:
+    out = kernel_exec(
+        "import os, shutil\n"
+        "print('CVD', os.environ.get('CUDA_VISIBLE_DEVICES'), os.environ.get('SLURM_JOB_PARTITION'))\n"
+        "print('MLFLOW', os.environ.get('MLFLOW_TRACKING_URI'))\n"
+        "print('PY', shutil.which('python'))\n"
+    )
+    assert re.search(r"CVD [01] gpu", out), out
+    assert f"MLFLOW {MLFLOW}" in out, out
+    assert f"PY {MLTF_HOME}/venv/bin/python" in out, out
+
+
+def test_job_submitted_inside_the_session_completes_in_mlflow(session: dict[str, Any]) -> None:
+    proj = Path.home() / "mltf-hub-test" / uuid.uuid4().hex[:8]
+    proj.mkdir(parents=True)
+    try:
+        _submit_from_the_session(proj)
+    finally:
+        shutil.rmtree(proj, ignore_errors=True)
+
+
+def _submit_from_the_session(proj: Path) -> None:
+    (proj / "MLproject").write_text(
+        textwrap.dedent("""\
+        name: hubtest
+        entry_points:
+          main:
+            parameters:
+              x: {type: float, default: 2}
+            command: "python train.py {x}"
+        """)
+    )
+    (proj / "train.py").write_text("import sys, mlflow\nmlflow.log_metric('y', 2 * float(sys.argv[1]))\n")
+    code = (
+        "from jupyter_mltf.api import Client\n"
+        f"h = Client().submit({str(proj)!r}, resources={{'gpus': 0}})\n"
+        "h.wait(150)\n"
+        "print('RESULT', h.status, h.run_id, h.job.backend, h.job.native_id)\n"
+    )
+    out = kernel_exec(code, timeout=200)
+    match = re.search(r"RESULT (\S+) (\S+) (\S+) (\S+)", out)
+    assert match, out
+    assert match.group(1) == "COMPLETED" and match.group(3) == "slurm", out
+    print(f"job submitted from the session: Slurm job {match.group(4)}, MLflow run {match.group(2)}")
+    run = requests.get(f"{MLFLOW}/api/2.0/mlflow/runs/get", params={"run_id": match.group(2)}, timeout=30).json()
+    assert run["run"]["info"]["status"] == "FINISHED", run
+    assert {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}.get("y") == 4.0, run
+
+
+def test_session_following_mltf_jobs_is_not_idle(session: dict[str, Any]) -> None:
+    """The keepalive reports activity while an mltf-* job is queued/running (MLTF_KEEPALIVE_INTERVAL=10)."""
+    job = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--partition=cpu",
+            "--job-name=mltf-keepalive-test",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "sleep 60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    try:
+        since = time.time()
+        time.sleep(1)
+
+        def reported() -> bool:
+            stamp = server_model()["last_activity"]  # type: ignore[index]
+            return bool(stamp) and _ts(stamp) > since
+
+        wait_for("the keepalive to report activity", reported, 40, interval=2)
+    finally:
+        subprocess.run(["scancel", job], timeout=30)
+
+
+def _ts(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_hub_restart_keeps_the_session(session: dict[str, Any]) -> None:
+    r = api("POST", "/shutdown", json={"servers": False, "proxy": True})
+    assert r.status_code == 202
+    t0 = time.monotonic()
+    wait_for("the hub to go down", lambda: not _hub_up(), 60, interval=0.2)
+    wait_for("the hub to come back", _hub_up, 90, interval=0.3)
+    back = time.monotonic() - t0
+    model = wait_for("the session to be ready again", lambda: (m := server_model()) and m["ready"] and m, 60)
+    assert model["state"]["job_id"] == session["job_id"]
+    status = wait_for(
+        "the session through the proxy",
+        lambda: (r := requests.get(f"{HUB}/user/{USER}/api/status", headers=H, timeout=30)).status_code == 200 and r,
+        60,
+    )
+    assert status.status_code == 200
+    assert squeue("-j", session["job_id"], "-o", "%T") == "RUNNING"
+    print(f"hub restart: back after {back:.1f} s, session job {session['job_id']} kept")
+
+
+def test_stop_removes_the_slurm_job(session: dict[str, Any]) -> None:  # the session ends here
+    t0 = time.monotonic()
+    stop_server()
+    job = session["job_id"]
+    wait_for(
+        f"Slurm job {job} to end",
+        lambda: squeue("-t", "all", "-j", job, "-o", "%T") in ("", "CANCELLED", "COMPLETED"),
+        60,
+    )
+    assert job not in session_jobs()
+    print(f"stop -> job gone: {time.monotonic() - t0:.1f} s")
+
+
+def test_spawn_from_the_form_runs_the_chosen_resources(password: str) -> None:
+    """The web path: the posted form becomes the Slurm request (advanced: cpu partition, 3 CPUs, 1 h)."""
+    s, _ = login(USER, password)
+    form = {"preset": "custom", "partition": "cpu", "gpus": "0", "cpus": "3", "mem": "2G", "time": "01:00:00"}
+    r = s.post(f"{HUB}/hub/spawn", data={"_xsrf": s.cookies.get("_xsrf", ""), **form}, timeout=90)
+    assert r.status_code == 200, r.text[:1000]
+    try:
+        model = wait_for("the form-spawned session", lambda: (m := server_model()) and m["ready"] and m, 150)
+        job = model["state"]["job_id"]
+        assert squeue("-j", job, "-o", "%P|%C|%m|%l|%b") == "cpu|3|2G|1:00:00|N/A"
+        options = api("GET", f"/users/{USER}").json()["servers"][""]["user_options"]
+        assert options == {**form, "gpus": 0, "cpus": 3, "gpu_type": None}
+    finally:
+        stop_server()
+    page = s.get(f"{HUB}/hub/spawn", timeout=60)
+    assert 'value="custom" checked' in page.text and '<option value="cpu" selected>' in page.text
+    assert 'name="cpus" id="mltf-cpus" min="1" max="8" value="3"' in page.text
