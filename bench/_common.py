@@ -148,11 +148,37 @@ def timed(argv: list[str], *, timeout: float = 60.0) -> tuple[float, str]:
     return time.perf_counter() - t0, proc.stdout
 
 
-def scancel(ids: Sequence[str]) -> None:
-    """Cancel Slurm jobs by id (in chunks, so the argv stays short)."""
+def scancel(ids: Sequence[str], wait_for_controller: float = 180.0) -> None:
+    """Cancel Slurm jobs by id (in chunks, so the argv stays short).
+
+    A controller that is down (a test may stop slurmctld on purpose) is waited for, so no job is left behind.
+    """
     ids = [i for i in ids if i]
     for k in range(0, len(ids), 400):
-        run(["scancel", *ids[k : k + 400]], check=False, timeout=60)
+        argv = ["scancel", *ids[k : k + 400]]
+        deadline = time.monotonic() + wait_for_controller
+        while True:
+            try:
+                if run(argv, check=False, timeout=60).returncode == 0:
+                    break
+            except subprocess.TimeoutExpired:
+                pass
+            if time.monotonic() > deadline:
+                print(f"could not cancel jobs {argv[1]}..{argv[-1]}: cancel them by hand", file=sys.stderr)
+                break
+            time.sleep(5)
+
+
+def scancel_name(name: str) -> None:
+    """Cancel this user's jobs of a (bench-unique) name: catches a job whose sbatch answer was lost."""
+    run(["scancel", "--user", os.environ.get("USER", ""), "--name", name], check=False, timeout=120)
+
+
+def controller_down() -> bool:
+    try:
+        return run(["sinfo", "-h", "-o", "%a"], check=False, timeout=15).returncode != 0
+    except subprocess.TimeoutExpired:
+        return True
 
 
 # ------------------------------------------------------------------------------------------ clean-up
@@ -190,7 +216,16 @@ def tempdir(prefix: str, shared: bool = False) -> str:
         base = os.path.join(os.path.expanduser("~"), ".cache", "mltf-bench")
         os.makedirs(base, mode=0o700, exist_ok=True)
     path = tempfile.mkdtemp(prefix=prefix, dir=base)
-    on_exit(lambda: shutil.rmtree(path, ignore_errors=True))
+
+    def remove() -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        if base:
+            try:
+                os.rmdir(base)  # only when no other bench is using it
+            except OSError:
+                pass
+
+    on_exit(remove)
     return path
 
 

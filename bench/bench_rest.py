@@ -253,7 +253,7 @@ def main() -> None:
 
     name = f"bench-rest-{os.getpid()}"
     active: list[str] = []
-    c.on_exit(lambda: c.run(["scancel", "--user", os.environ.get("USER", ""), "--name", name], check=False))
+    c.on_exit(lambda: c.scancel_name(name))
     c.on_exit(lambda: c.scancel(active))
     for _ in range(args.active):
         out = c.run(

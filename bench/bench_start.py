@@ -145,7 +145,7 @@ def main() -> None:
     raw_name = f"bench-start-raw-{os.getpid()}"
     c.on_exit(lambda: c.delete_runs(run_ids))
     c.on_exit(lambda: c.scancel(natives))
-    c.on_exit(lambda: c.run(["scancel", "--user", os.environ.get("USER", ""), "--name", raw_name], check=False))
+    c.on_exit(lambda: c.scancel_name(raw_name))
 
     def ours(kind: str) -> dict[str, float]:
         project = nb_project if kind == "notebook" else env_project

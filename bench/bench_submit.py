@@ -117,7 +117,7 @@ def main() -> None:
         fh.write(RAW_WRAPPER)
     os.chmod(wrapper, 0o755)
     raw_name = f"bench-submit-raw-{os.getpid()}"
-    c.on_exit(lambda: c.run(["scancel", "--user", os.environ.get("USER", ""), "--name", raw_name], check=False))
+    c.on_exit(lambda: c.scancel_name(raw_name))
 
     cfg = Config()
     cfg.SlurmBackend.extra_directives = ["--hold"]  # nothing we submit may run

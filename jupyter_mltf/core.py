@@ -698,7 +698,11 @@ class MLTFManager(LoggingConfigurable):
             self.log.warning("MLflow unavailable while rebuilding the job list: %s", exc)
         rebuilt: list[Job] = []
         for item in found:
+            if not item.job_id:  # a backend that keeps no id of ours (the gateway): derive a stable one
+                item.job_id = re.sub(r"[^A-Za-z0-9_-]", "", item.native_id)[:32] or uuid.uuid4().hex[:10]
             if item.job_id in known:
+                continue
+            if await asyncio.to_thread(self.store.find_native, self.backend_name, item.native_id) is not None:
                 continue
             record = os.path.join(self.jobs_dir, item.job_id, "job.json")
             job: Job | None = None

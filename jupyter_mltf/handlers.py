@@ -151,7 +151,7 @@ class HealthHandler(MLTFAPIHandler):
             {
                 "status": "ok",
                 "version": __version__,
-                "backend": getattr(self.manager, "backend_name", None),
+                "backend": self.manager.backend_name,
                 "root_dir": self.root_dir,
             }
         )

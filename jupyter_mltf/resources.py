@@ -30,7 +30,7 @@ ALIASES = {
     "time_limit": "time",
 }
 # keys of gateway_config.json that are not resources and are dropped silently
-IGNORED_KEYS = frozenset({"job_name", "url", "auth_token", "job-name"})
+IGNORED_KEYS = frozenset({"job_name", "url", "auth_token", "job-name", "debug"})
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 MAX_GPUS = 64

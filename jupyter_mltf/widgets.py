@@ -557,23 +557,26 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.poller.wake()
 
     def _next_interval(self) -> float:
+        """Poll at the interval while a job is active; five times slower while nothing can change."""
         active = any(not j.state.is_terminal for j in self.jobs)
-        return self.poll_interval if active or self.selected else self.poll_interval * 5
+        return self.poll_interval if active else self.poll_interval * 5
 
     def refresh(self) -> None:
-        """One refresh of the table, the selected job's log and its metrics (the poller calls this)."""
-        with self._lock:
-            try:
-                self.jobs = list(self.client.jobs())[:_MAX_ROWS]
-                self._update_rows(self.jobs)
-                if self.selected:
-                    self._refresh_selected()
-                if self.last_error and self.last_error.startswith("cannot refresh"):
-                    self.show_info("")
-            except MLTFError as exc:
-                self.show_error(f"cannot refresh the jobs: {exc.message}")
-            except Exception as exc:
-                self.show_error(f"cannot refresh the jobs: {exc}")
+        """One refresh of the table, the selected job's log and its metrics (the poller's thread calls this).
+
+        No lock is held during cluster or MLflow calls, so the kernel's thread (a click on a row, a Submit)
+        never waits for a slow poll.
+        """
+        try:
+            self.jobs = list(self.client.jobs())[:_MAX_ROWS]
+            self._update_rows(self.jobs)
+            self._refresh_selected()
+            if self.last_error and self.last_error.startswith("cannot refresh"):
+                self.show_info("")
+        except MLTFError as exc:
+            self.show_error(f"cannot refresh the jobs: {exc.message}")
+        except Exception as exc:
+            self.show_error(f"cannot refresh the jobs: {exc}")
 
     def _update_rows(self, jobs: Iterable[Job]) -> None:
         seen = []
@@ -591,27 +594,34 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             self.jobs_box.children = boxes
 
     def _refresh_selected(self) -> None:
-        job_id = self.selected
-        assert job_id is not None
-        job = next((j for j in self.jobs if j.id == job_id), None)
-        if job is None:
-            job = self.client.job(job_id)
-        # the log, from where we stopped
-        for _ in range(8):  # at most 8 chunks per tick
-            chunk = self.client.logs(job_id, self._log_offset)
-            if chunk.text:
-                self._log_text = (self._log_text + chunk.text)[-_LOG_KEEP:]
-            moved = chunk.next_offset != self._log_offset
-            self._log_offset = chunk.next_offset
+        with self._lock:
+            job_id, offset, final = self.selected, self._log_offset, self._metrics_final
+        if job_id is None:
+            return
+        job = next((j for j in self.jobs if j.id == job_id), None) or self.client.job(job_id)
+        # the log, from where we stopped (at most 8 chunks per tick)
+        new_text = ""
+        for _ in range(8):
+            chunk = self.client.logs(job_id, offset)
+            new_text += chunk.text
+            moved, offset = chunk.next_offset != offset, chunk.next_offset
             if not moved or chunk.complete:
                 break
-        self.log_view.value = _pre(self._log_text)
         # the metrics: while it runs, and once more after it ended
-        if job.run_id and self._metrics_final != job_id:
+        history = None
+        if job.run_id and final != job_id:
             history = self.client.metrics_history(job_id)
-            self.metrics_view.value = metrics_svg(history)
-            if job.state.is_terminal:
-                self._metrics_final = job_id
+        with self._lock:
+            if self.selected != job_id:
+                return  # another job was selected meanwhile: this tick's answers are stale
+            self._log_offset = offset
+            if new_text or not self.log_view.value:
+                self._log_text = (self._log_text + new_text)[-_LOG_KEEP:]
+                self.log_view.value = _pre(self._log_text)
+            if history is not None:
+                self.metrics_view.value = metrics_svg(history)
+                if job.state.is_terminal:
+                    self._metrics_final = job_id
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ T0=$SECONDS; ph() { echo "=== [test +$((SECONDS-T0))s] $*"; }
 
 bash "$REPO/scripts/setup.sh"
 bash "$REPO/scripts/stack/up.sh"
+MLTF_USER="$MLTF_USER" bash "$REPO/scripts/gateway/setup-venv.sh"
 
 ph "install the tree into the stack venv"
 bash "$REPO/scripts/install-src.sh"

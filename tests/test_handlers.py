@@ -9,14 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from jupyter_mltf.extension import ROUTES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "notebooks"
+SPEC = yaml.safe_load(resources.files("jupyter_mltf").joinpath("openapi.yaml").read_text(encoding="utf-8"))
 
 pytestmark = [pytest.mark.slurm]
 
@@ -56,13 +63,29 @@ def sleeper(jp_root_dir: Path) -> str:
     return "sleeper"
 
 
+def check_documented(parts: tuple[str, ...], method: str, code: int, body: Any) -> None:
+    """Every answer is one that openapi.yaml documents for this route, method and status, in its shape."""
+    url = "/mltf/api/" + "/".join(parts)
+    (template,) = [re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", p) for p, _ in ROUTES if re.fullmatch(p, url)]
+    responses = SPEC["paths"][template][method.lower()]["responses"]
+    response = responses.get(str(code)) or responses["default"]
+    if "$ref" in response:
+        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    schema = {**response["content"]["application/json"]["schema"], "components": SPEC["components"]}
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(body)]
+    assert not errors, f"{method} {template} -> {code} does not match openapi.yaml: {errors[:3]}"
+
+
 async def call(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **kwargs: Any) -> tuple[int, Any]:
-    """(status, parsed JSON) of a request; errors are answers too, never exceptions."""
+    """(status, parsed JSON) of a request, checked against openapi.yaml; errors are answers, not exceptions."""
     if body is not None and not isinstance(body, (str, bytes)):
         body = json.dumps(body)
     response = await jp_fetch("mltf", "api", *parts, method=method, body=body, raise_error=False, **kwargs)
     text = response.body.decode() if response.body else ""
-    return response.code, (json.loads(text) if text else None)
+    data = json.loads(text) if text else None
+    assert response.headers.get("Content-Type", "").startswith("application/json")
+    check_documented(parts, method, response.code, data)
+    return response.code, data
 
 
 async def wait_state(jp_fetch: Any, job_id: str, states: set[str], timeout: float = 180) -> dict[str, Any]:

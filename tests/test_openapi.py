@@ -38,6 +38,15 @@ def test_every_route_is_documented_and_vice_versa() -> None:
         assert documented == _handler_methods(handler), path
 
 
+def test_is_openapi_3_1_with_valid_schemas() -> None:
+    from jsonschema import Draft202012Validator
+
+    spec = _spec()
+    assert spec["openapi"].startswith("3.1")
+    for name, schema in spec["components"]["schemas"].items():
+        Draft202012Validator.check_schema(schema)
+
+
 def test_every_reference_resolves() -> None:
     spec = _spec()
     text = yaml.safe_dump(spec)
@@ -56,5 +65,6 @@ def test_every_operation_documents_its_errors() -> None:
                 continue
             assert op.get("operationId"), (path, method)
             assert "403" in op["responses"], (path, method)  # every endpoint is authenticated
+            assert "default" in op["responses"], (path, method)  # the generic 500
             if method == "post":
                 assert {"400", "422"} <= set(op["responses"]), (path, method)

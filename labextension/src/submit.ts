@@ -95,7 +95,7 @@ export class SubmitForm extends Widget {
     this.ready = this._load();
   }
 
-  /** Resolves true once the preview is shown (false: it failed; the message is shown). */
+  /** Resolves true once the preview is shown and can be submitted (false: the reason is shown). */
   readonly ready: Promise<boolean>;
 
   get job(): IJob | null {
@@ -134,7 +134,8 @@ export class SubmitForm extends Widget {
       return false;
     }
     this._render();
-    return true;
+    // over the size limit: the server would refuse it; the banner says what to do, Submit stays off
+    return !this._overLimit;
   }
 
   /** The request's `path`: relative to the server root, '.' for the root itself. */
@@ -212,7 +213,7 @@ export class SubmitForm extends Widget {
     project.append(nameLine);
     const entrySelect = el('select', {
       name: 'entry_point',
-      class: 'jp-mod-styled'
+      class: 'mltf-select'
     }) as HTMLSelectElement;
     for (const ep of proj.entry_points) {
       entrySelect.append(el('option', { value: ep.name }, ep.name));
@@ -255,7 +256,7 @@ export class SubmitForm extends Widget {
     const r = initial.resources || {};
     const partSelect = el('select', {
       name: 'partition',
-      class: 'jp-mod-styled'
+      class: 'mltf-select'
     }) as HTMLSelectElement;
     for (const p of config.partitions) {
       const gpuNote = p.gpus_per_node
@@ -282,7 +283,7 @@ export class SubmitForm extends Widget {
       partSelect.value = defaultPart.name;
     }
     const gpus = this._input('gpus', String(r.gpus ?? 0), '0', 'number');
-    const gpuType = el('select', { name: 'gpu_type', class: 'jp-mod-styled' }) as HTMLSelectElement;
+    const gpuType = el('select', { name: 'gpu_type', class: 'mltf-select' }) as HTMLSelectElement;
     this._pendingGpuType = r.gpu_type || '';
     grid.append(
       this._field('partition', 'Partition', partSelect, ''),
@@ -325,7 +326,7 @@ export class SubmitForm extends Widget {
     }
 
     // -- warnings and notes
-    const notes = [...(preview.warnings || []), ...(proj.notes || [])];
+    const notes = [...(config.warnings || []), ...(preview.warnings || []), ...(proj.notes || [])];
     if (notes.length) {
       const ul = el('ul', { class: 'mltf-section mltf-warnings' });
       for (const n of notes) {
@@ -365,7 +366,7 @@ export class SubmitForm extends Widget {
       const value = typed[p.name] ?? remembered[p.name] ?? defaultString(p.default);
       let input: HTMLInputElement | HTMLSelectElement;
       if (p.type === 'bool') {
-        input = el('select', { class: 'jp-mod-styled' }) as HTMLSelectElement;
+        input = el('select', { class: 'mltf-select' }) as HTMLSelectElement;
         for (const v of ['true', 'false']) {
           input.append(el('option', { value: v }, v));
         }

@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
+
+# the cluster answers slowly at times (sinfo under load): give UI assertions more than the default 5 s
+expect.set_options(timeout=20_000)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -124,6 +128,12 @@ def lab(stack: str, artifacts: Path) -> Iterator[dict[str, Any]]:
     (demo / "train.py").write_text(TRAIN_PY)
     (demo / "MLproject").write_text(MLPROJECT)
     (demo / "explore.ipynb").write_text(_notebook("print('hello from the demo project')"))
+    # size checks (limits lowered in the server config below): "big" gets a warning, "huge" is refused
+    for name, size in (("big", 2 << 20), ("huge", 5 << 20)):
+        (root / name).mkdir()
+        (root / name / "train.py").write_text(TRAIN_PY)
+        with open(root / name / "data.bin", "wb") as f:
+            f.truncate(size)
     sleeper = root / "sleeper"
     sleeper.mkdir()
     (sleeper / "main.py").write_text(SLEEP_PY)
@@ -138,7 +148,12 @@ def lab(stack: str, artifacts: Path) -> Iterator[dict[str, Any]]:
     )
     # enable the server extension explicitly (the installed etc/jupyter config does it too)
     (config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_mltf": True}}})
+        json.dumps(
+            {
+                "ServerApp": {"jpserver_extensions": {"jupyter_mltf": True}},
+                "MLTFManager": {"warn_project_bytes": 1 << 20, "max_project_bytes": 4 << 20},
+            }
+        )
     )
     port = _free_port()
     log_path = tmp / "lab.log"

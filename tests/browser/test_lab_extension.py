@@ -303,3 +303,24 @@ def test_polling_pauses_while_the_panel_is_hidden(lab: dict[str, Any], page: Pag
         assert len(gets) == hidden, "kept polling after the panel was hidden"
     finally:
         page.request.put(url, headers=headers, data={"raw": "{}"})
+
+
+def test_project_size_warning_and_limit(lab: dict[str, Any], page: Page) -> None:
+    """Above the warning size the dialog warns; above the limit it says why and Submit stays disabled."""
+    _open_lab(page, lab)
+    for name, expected in (("big", "more than 1.0 MB"), ("huge", "over the limit of 4.0 MB")):
+        folder = page.locator(".jp-DirListing-item[data-isdir='true']", has_text=name)
+        expect(folder).to_be_visible(timeout=30_000)
+        folder.click(button="right")
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Submit directory to MLTF$")).click()
+        form = page.locator(".mltf-submit-dialog .mltf-submit-form")
+        expect(form.locator(".mltf-size-warning")).to_contain_text(expected, timeout=30_000)
+        accept = page.locator(".mltf-submit-dialog .jp-Dialog-button.jp-mod-accept")
+        if name == "big":
+            expect(form.locator(".mltf-files-summary")).to_contain_text("2.0 MB")
+            expect(accept).to_be_enabled()
+        else:
+            expect(form.locator(".mltf-size-warning")).to_have_class(re.compile("mltf-mod-error"))
+            expect(accept).to_be_disabled()
+        page.locator(".mltf-submit-dialog .jp-Dialog-button.jp-mod-reject").click()
+        expect(page.locator(".mltf-submit-dialog")).to_have_count(0)

@@ -75,7 +75,7 @@ CASES: list[Case] = [
     Case("bad-param-type-in-mlproject", {}, 422, ["tensor", "use one of"], ALL, project="bad_ptype"),
     Case("non-utf8-entry-file", {"entry_point": NON_UTF8 + ".py"}, 400, ["utf-8"], ALL, project="nonutf8_file",
          defect="03-non-utf8-text-is-bad-input"),
-    Case("missing-notebook", {"notebook": "missing.ipynb"}, 422, ["missing.ipynb"], ALL, project="noml",
+    Case("missing-notebook", {"notebook": "missing.ipynb"}, 422, ["missing.ipynb"], ("rest", "cli"), project="noml",
          defect="02-missing-notebook-is-an-error"),
     # -- entry points and parameters
     Case("unknown-entry-point", {"entry_point": "nope"}, 422, ["nope", "main"], ALL),

@@ -182,7 +182,7 @@ class JupyterServer:
             "JUPYTER_CONFIG_DIR": str(cfg),
             "JUPYTER_RUNTIME_DIR": str(self.state / "runtime"),
             "JUPYTER_DATA_DIR": str(self.state / "data"),
-            "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(p for p in [os.environ.get("PYTHONPATH", ""), str(HERE.parent.parent)] if p),
             "MLTF_LOOPMON_FILE": str(self.state / "loop.json"),
         }
         log = open(self.log_path, "ab")

@@ -141,7 +141,8 @@ def _argv(case: Case, root: Path) -> list[str]:
     for key, value in (body.get("params") or {}).items():
         args += ["-P", f"{key}={value}"]
     for key, value in (body.get("resources") or {}).items():
-        args += [f"--{key.replace('_', '-')}", str(value)]
+        args.append(f"--{key.replace('_', '-')}={value}")  # '=': a value may start with '-'
+
     for key in ("name", "experiment", "notebook"):
         if body.get(key) is not None:
             args += [f"--{key}", body[key]]
