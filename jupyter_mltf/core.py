@@ -687,11 +687,11 @@ class MLTFManager(LoggingConfigurable):
         found = await backend.discover()
         known = {j.id for j in await asyncio.to_thread(self.store.all)}
         runs: dict[str, Any] = {}
-        lost = [
-            d.job_id
+        lost = {
+            d.job_id: d.run_id
             for d in found
             if d.job_id not in known and not os.path.exists(os.path.join(self.jobs_dir, d.job_id, "job.json"))
-        ]
+        }
         try:
             runs = await asyncio.to_thread(tracking.find_runs_by_job, self.tracking_uri, lost)
         except Exception as exc:

@@ -5,6 +5,7 @@ the async core runs them in a thread. Errors become :class:`BackendUnavailable` 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from .errors import BackendUnavailable, MLTFError
@@ -109,17 +110,24 @@ def metric_history(
     return out
 
 
-def find_runs_by_job(tracking_uri: str | None, job_ids: list[str]) -> dict[str, Any]:
-    """Runs tagged with our job ids (for rebuilding the store): {job_id: run}."""
-    if not job_ids:
+def find_runs_by_job(tracking_uri: str | None, wanted: dict[str, str | None]) -> dict[str, Any]:
+    """Runs of our jobs, for rebuilding the store: {job_id: run}. ``wanted`` maps job id -> run id when the
+    cluster still knows it (Slurm's job comment): those are fetched 100 at a time by run id; the rest by tag."""
+    if not wanted:
         return {}
     client = _client(tracking_uri)
+    exps = [e.experiment_id for e in client.search_experiments(max_results=10000)]
     found: dict[str, Any] = {}
-    exps = [e.experiment_id for e in client.search_experiments(max_results=1000)]
-    for job_id in job_ids:
-        if not job_id.replace("-", "").replace("_", "").isalnum():
+    by_run = {run_id: job_id for job_id, run_id in wanted.items() if run_id and re.fullmatch(r"[0-9a-f]{32}", run_id)}
+    ids = sorted(by_run)
+    for start in range(0, len(ids), 100):
+        quoted = ", ".join(f"'{r}'" for r in ids[start : start + 100])
+        for run in client.search_runs(exps, filter_string=f"attributes.run_id IN ({quoted})", max_results=1000):
+            found[by_run[run.info.run_id]] = run
+    for job_id in wanted:
+        if job_id in found or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_id):
             continue
-        runs = client.search_runs(exps, filter_string=f"tags.`mltf.job_id` = '{job_id}'", max_results=5)
+        runs = client.search_runs(exps, filter_string=f"tags.`mltf.job_id` = '{job_id}'", max_results=1)
         if runs:
             found[job_id] = runs[0]
     return found
