@@ -117,7 +117,8 @@ class Report:
             fh.write("\n".join(self.lines) + "\n")
             for text in self.notes:
                 fh.write(f"{text}\n\n")
-            fh.write("```\n" + "\n".join(self.results) + "\n```\n")
+            if self.results:
+                fh.write("```\n" + "\n".join(self.results) + "\n```\n")
 
 
 def _fmt(value: Any) -> str:

@@ -3,10 +3,6 @@
 A periodic callback every TICK_MS records how late it runs; ``GET /mltf-bench/loop[?reset=1]`` (token auth)
 answers the largest lateness since the last reset, i.e. the longest time the loop could not run a timer.
 Loaded only by the bench (``ServerApp.jpserver_extensions`` in the bench's private config dir).
-
-It also starts jupyter_mltf's status watcher once the server's loop runs: the bench sets
-``MLTFExtension.watch = False`` because starting it from ``initialize_settings`` fails with "no running event
-loop" in a real ``jupyter server`` (the extension then does not load at all; see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -60,10 +56,3 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     PeriodicCallback(METER.tick, TICK_MS).start()
     route = url_path_join(serverapp.base_url, "mltf-bench", "loop")
     serverapp.web_app.add_handlers(".*$", [(route, LoopHandler)])
-
-
-async def _start_jupyter_server_extension(serverapp: Any) -> None:
-    manager = serverapp.web_app.settings.get("mltf_manager")
-    if manager is not None:
-        manager.start_watcher()
-        serverapp.log.info("mltf bench: started the jupyter_mltf status watcher")

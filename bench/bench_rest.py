@@ -80,8 +80,6 @@ class Server:
                 "port_retries": 0,
             },
             "IdentityProvider": {"token": token},
-            # started by the bench's own extension once the loop runs (see _mltf_bench_loopmon.py)
-            "MLTFExtension": {"watch": False},
             "MLTFManager": {
                 "backend": "slurm",
                 "store_path": store_path,

@@ -20,6 +20,7 @@ interleaved (rotating order) and each job is waited for until it has ended befor
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -179,11 +180,15 @@ def main() -> None:
     print(f"warm-up (incl. building the project env) took {time.perf_counter() - t0:.1f} s", flush=True)
 
     got: dict[str, list[dict[str, float]]] = {"notebook": [], "project": [], "raw": []}
+    # reference: what the runner's first MLflow step (importing the client) costs on this machine right now
+    imports: list[float] = []
+    import_argv = [sys.executable, "-c", "from mlflow.tracking import MlflowClient"]
     kinds = ["notebook", "project", "raw"]
     for i in range(n):
         order = kinds[i % 3 :] + kinds[: i % 3]
         for kind in order:
             got[kind].append(raw(i) if kind == "raw" else ours(kind))
+        imports.append(c.timed(import_argv, timeout=120)[0])
         print(
             f"  round {i + 1}/{n}: start overhead notebook env {c.ms(got['notebook'][-1]['start']):.0f} ms, "
             f"project env {c.ms(got['project'][-1]['start']):.0f} ms, raw {c.ms(got['raw'][-1]['start']):.0f} ms",
@@ -205,6 +210,9 @@ def main() -> None:
                 n,
             ]
         )
+    rows.append(
+        ["reference: python -c 'from mlflow.tracking import MlflowClient'", c.ms(c.median(imports)), "", "", "", n]
+    )
     rep.note("batch start = the batch script's process start (10 ms ticks), right after Slurm's RUNNING")
     rep.table(
         ["job", "batch start -> first line ms", "ratio", "sbatch -> first line ms", "ratio", "n"],

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,26 +30,76 @@ def _say(message: str) -> None:
 
 
 class Tracker:
-    """MLflow calls that warn instead of failing the job."""
+    """MLflow calls that warn instead of failing the job.
+
+    Importing MLflow takes seconds on a busy node, so the entry point starts first and the run is
+    tagged and marked RUNNING from a background thread (:meth:`start`); :meth:`join` waits for it
+    before the terminal status is set.
+    """
 
     def __init__(self, tracking_uri: str | None, run_id: str | None) -> None:
+        self.tracking_uri = tracking_uri
         self.run_id = run_id
         self.client: Any = None
-        if run_id:
+        self.monitor: Any = None
+        self._failed = False
+        self._thread: threading.Thread | None = None
+
+    def _ensure(self) -> bool:
+        if self.client is None and self.run_id and not self._failed:
             try:
                 from mlflow.tracking import MlflowClient
 
-                self.client = MlflowClient(tracking_uri=tracking_uri)
+                self.client = MlflowClient(tracking_uri=self.tracking_uri)
             except Exception as exc:
+                self._failed = True
                 _say(f"warning: MLflow client unavailable ({exc}); the run is reconciled later")
+        return self.client is not None
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if self.client is None:
+        if not self._ensure():
             return
         try:
             getattr(self.client, method)(self.run_id, *args, **kwargs)
         except Exception as exc:
             _say(f"warning: MLflow {method} failed: {str(exc).splitlines()[0] if str(exc) else exc}")
+
+    def start(self, tags: dict[str, str] | None, monitor_node: str | None, metrics: bool) -> None:
+        def work() -> None:
+            if not self._ensure():
+                return
+            if tags is not None:
+                from mlflow.entities import RunTag
+
+                self.call("log_batch", tags=[RunTag(k, v) for k, v in tags.items()])
+                self.call("update_run", status="RUNNING")
+            if metrics:
+                try:
+                    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+                    self.monitor = SystemMetricsMonitor(  # type: ignore[no-untyped-call]
+                        self.run_id,
+                        sampling_interval=float(os.environ.get("MLTF_SYSTEM_METRICS_INTERVAL", "5")),
+                        node_id=monitor_node,
+                        tracking_uri=self.tracking_uri,
+                        resume_logging=True,
+                    )
+                    self.monitor.start()
+                except Exception as exc:
+                    _say(f"warning: system metrics unavailable: {exc}")
+
+        self._thread = threading.Thread(target=work, name="mltf-tracking", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self.monitor is not None:
+            try:
+                self.monitor.finish()
+            except Exception:
+                pass
+            self.monitor = None
 
 
 def _scratch(job_dir: str) -> str:
@@ -106,6 +157,7 @@ def run(spec_path: str) -> int:
         from .sweep import run_sweep_task
 
         return int(run_sweep_task(spec, job_dir))
+    tags: dict[str, str] | None = None
     if is_leader:
         tags = {
             "mltf.host": host,
@@ -117,12 +169,7 @@ def run(spec_path: str) -> int:
         }
         if slurm_job:
             tags["mltf.slurm_job_id"] = slurm_job
-        for key, value in tags.items():
-            tracker.call("set_tag", key, value)
-        tracker.call("update_run", status="RUNNING")
-
     workdir = _scratch(job_dir)
-    monitor: Any = None
     proc: subprocess.Popen[bytes] | None = None
     killed = {"signal": 0}
 
@@ -149,20 +196,6 @@ def run(spec_path: str) -> int:
             t0 = time.monotonic()
             bin_dir, built = ensure_env(Path(workdir) / spec["env_spec"], spec["envs_dir"], spec["python"])
             _say(("built" if built else "reusing cached") + f" project env in {time.monotonic() - t0:.1f}s: {bin_dir}")
-        if tracker.client is not None:
-            try:
-                from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
-
-                monitor = SystemMetricsMonitor(  # type: ignore[no-untyped-call]
-                    spec["run_id"],
-                    sampling_interval=float(os.environ.get("MLTF_SYSTEM_METRICS_INTERVAL", "5")),
-                    node_id=host_id() if topo.nodes > 1 else None,
-                    tracking_uri=spec.get("tracking_uri"),
-                    resume_logging=True,
-                )
-                monitor.start()
-            except Exception as exc:
-                _say(f"warning: system metrics unavailable: {exc}")
         from .launchers import launch_argv
 
         argv = launch_argv(spec, workdir, topo)
@@ -173,6 +206,7 @@ def run(spec_path: str) -> int:
         _say(f"running: {spec['command']}" + (f"  (launcher: {' '.join(argv[:6])} ...)" if argv[0] != "bash" else ""))
         if not killed["signal"]:
             proc = subprocess.Popen(argv, cwd=workdir, env=env, start_new_session=True)
+            tracker.start(tags, host_id() if topo.nodes > 1 else None, metrics=True)
             while True:
                 try:
                     rc = proc.wait()
@@ -191,11 +225,7 @@ def run(spec_path: str) -> int:
         _say(f"error: {type(exc).__name__}: {exc}")
         rc = 1
     finally:
-        if monitor is not None:
-            try:
-                monitor.finish()
-            except Exception:
-                pass
+        tracker.join()
         shutil.rmtree(workdir, ignore_errors=True)
 
     if killed["signal"]:

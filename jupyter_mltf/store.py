@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import DuplicateSubmission, JobNotFound
 from .models import Job
 
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -23,10 +24,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     native_id TEXT,
     idempotency_key TEXT UNIQUE,
     submitted_at REAL NOT NULL,
+    needs_poll INTEGER NOT NULL,
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_native ON jobs (backend, native_id);
+CREATE INDEX IF NOT EXISTS jobs_poll ON jobs (needs_poll);
 """
+_COLUMNS = "(id, backend, native_id, idempotency_key, submitted_at, needs_poll, data) VALUES (?,?,?,?,?,?,?)"
+RECONCILE_PENDING = "mlflow-reconcile-pending"
+
+
+def _row(job: Job) -> tuple[object, ...]:
+    needs_poll = not job.state.is_terminal or job.reason == RECONCILE_PENDING
+    return (
+        job.id,
+        job.backend,
+        job.native_id,
+        job.idempotency_key,
+        job.submitted_at,
+        int(needs_poll),
+        json.dumps(job.to_dict()),
+    )
 
 
 class JobStore:
@@ -64,6 +82,11 @@ class JobStore:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                # an older cache layout: drop it, the caller rebuilds from the cluster
+                conn.execute("DROP TABLE IF EXISTS jobs")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.rebuilt_from_scratch = True
             conn.executescript(_SCHEMA)
             conn.execute("SELECT count(*) FROM jobs").fetchone()
         except sqlite3.DatabaseError:
@@ -84,18 +107,7 @@ class JobStore:
         with self._lock:
             conn = self._connect()
             try:
-                conn.execute(
-                    "INSERT INTO jobs (id, backend, native_id, idempotency_key, submitted_at, data) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (
-                        job.id,
-                        job.backend,
-                        job.native_id,
-                        job.idempotency_key,
-                        job.submitted_at,
-                        json.dumps(job.to_dict()),
-                    ),
-                )
+                conn.execute("INSERT INTO jobs " + _COLUMNS, _row(job))
             except sqlite3.IntegrityError:
                 if job.idempotency_key:
                     existing = self.find_by_key(job.idempotency_key)
@@ -107,12 +119,27 @@ class JobStore:
                 raise
 
     def save(self, job: Job) -> None:
+        self.save_many([job])
+
+    def save_many(self, jobs: list[Job]) -> None:
+        """One transaction for many jobs (a poll that saw 1,000 jobs change)."""
+        if not jobs:
+            return
         with self._lock:
-            self._connect().execute(
-                "INSERT OR REPLACE INTO jobs (id, backend, native_id, idempotency_key, submitted_at, data) "
-                "VALUES (?,?,?,?,?,?)",
-                (job.id, job.backend, job.native_id, job.idempotency_key, job.submitted_at, json.dumps(job.to_dict())),
-            )
+            conn = self._connect()
+            conn.execute("BEGIN")
+            try:
+                conn.executemany("INSERT OR REPLACE INTO jobs " + _COLUMNS, [_row(j) for j in jobs])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def needing_poll(self) -> list[Job]:
+        """Jobs that are not final yet (or whose MLflow run still has to be closed)."""
+        with self._lock:
+            rows = self._connect().execute("SELECT data FROM jobs WHERE needs_poll = 1").fetchall()
+        return [Job.from_dict(json.loads(r[0])) for r in rows]
 
     def delete(self, job_id: str) -> None:
         with self._lock:

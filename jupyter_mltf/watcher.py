@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import tracking
 from .models import Job, JobState, StatusInfo
+from .store import RECONCILE_PENDING
 
 if TYPE_CHECKING:
     from .core import MLTFManager
@@ -53,13 +54,10 @@ class StatusWatcher:
 
     async def _poll(self) -> list[Job]:
         store = self.manager.store
-        jobs = [j for j in await asyncio.to_thread(store.all) if not j.state.is_terminal]
+        tracked = await asyncio.to_thread(store.needing_poll)
+        jobs = [j for j in tracked if not j.state.is_terminal]
         # a terminal job whose run was not closed yet (MLflow was down) is retried too
-        pending_runs = [
-            j
-            for j in await asyncio.to_thread(store.all)
-            if j.state.is_terminal and j.sweep is None and j.run_id and j.reason == "mlflow-reconcile-pending"
-        ]
+        pending_runs = [j for j in tracked if j.state.is_terminal and j.run_id and j.reason == RECONCILE_PENDING]
         changed: list[Job] = []
         by_backend: dict[str, list[Job]] = {}
         for job in jobs:
@@ -83,7 +81,6 @@ class StatusWatcher:
                 if job.apply(info):
                     if job.state.is_terminal:
                         await self._reconcile(job)
-                    await asyncio.to_thread(store.save, job)
                     changed.append(job)
                     for listener in list(self.listeners):
                         try:
@@ -93,7 +90,8 @@ class StatusWatcher:
         for job in pending_runs:
             job.reason = None
             await self._reconcile(job)
-            await asyncio.to_thread(store.save, job)
+            changed.append(job)
+        await asyncio.to_thread(store.save_many, changed)
         return changed
 
     async def _reconcile(self, job: Job) -> None:
@@ -108,7 +106,7 @@ class StatusWatcher:
         except Exception as exc:
             # MLflow down: remember to try again on a later poll
             log.warning("could not reconcile MLflow run %s: %s", job.run_id, exc)
-            job.reason = "mlflow-reconcile-pending"
+            job.reason = RECONCILE_PENDING
 
     # ------------------------------------------------------------------------------------------------
     def start(self) -> None:

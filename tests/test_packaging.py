@@ -77,7 +77,8 @@ def test_archive_is_deterministic_and_reused(tree, tmp_path):
     path2, hash2 = build_archive(select_files(tree), tmp_path / "a2")
     assert hash1 == hash2 and open(path1, "rb").read() == open(path2, "rb").read()
     again, hash3 = build_archive(sel, tmp_path / "a1")
-    assert again == path1 and hash3 == hash1 and len(os.listdir(tmp_path / "a1")) == 1
+    assert again == path1 and hash3 == hash1
+    assert len([n for n in os.listdir(tmp_path / "a1") if n.endswith(".tar")]) == 1
     (tree / "train.py").write_text("print(2)")
     assert build_archive(select_files(tree), tmp_path / "a1")[1] != hash1
     with tarfile.open(path1) as tar:
@@ -105,6 +106,23 @@ def test_extract_refuses_escapes(tmp_path):
         tar.addfile(info, io.BytesIO(b"x"))
     with pytest.raises(ProjectError, match="outside"):
         extract_archive(str(bad), str(tmp_path / "dest"))
+
+
+def test_gnu_tar_and_python_writers_agree_on_content(tree, tmp_path, monkeypatch):
+    from jupyter_mltf import packaging
+
+    sel = select_files(tree)
+    fast, _ = build_archive(sel, tmp_path / "gnu", {"MLproject": b"name: x\n"})
+    monkeypatch.setattr(packaging, "_GNU_TAR", False)
+    slow, _ = build_archive(sel, tmp_path / "py", {"MLproject": b"name: x\n"})
+    out = {}
+    for name, path in (("gnu", fast), ("py", slow)):
+        dest = tmp_path / f"x-{name}"
+        dest.mkdir()
+        extract_archive(path, str(dest))
+        out[name] = {p.relative_to(dest).as_posix(): (p.is_symlink(), p.read_bytes() if p.is_file() else None)
+                     for p in dest.rglob("*")}
+    assert out["gnu"] == out["py"]
 
 
 def test_size_limit_names_offenders(tree):
