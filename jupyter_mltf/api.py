@@ -48,11 +48,42 @@ def _loop() -> _LoopThread:
         return _LOOP
 
 
+CONFIG_SECTIONS = ("MLTFManager", "SlurmBackend", "LocalBackend", "GatewayBackend")
+
+
+def load_config() -> Any:
+    """The settings a Jupyter server would use, for code outside it (CLI, kernels): the MLTF sections of
+    ``jupyter_server_config.*`` and all of ``jupyter_mltf_config.*`` from the Jupyter config path."""
+    import os
+
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    config = Config()
+    for directory in reversed(jupyter_config_path()):
+        for stem, sections in (("jupyter_server_config", CONFIG_SECTIONS), ("jupyter_mltf_config", None)):
+            for loader_cls, suffix in ((JSONFileConfigLoader, ".json"), (PyFileConfigLoader, ".py")):
+                if not os.path.isfile(os.path.join(directory, stem + suffix)):
+                    continue
+                try:
+                    loaded = loader_cls(stem + suffix, path=directory).load_config()
+                except Exception:  # a broken server config must not break the CLI or a kernel
+                    continue
+                if sections is not None:
+                    loaded = Config({k: v for k, v in loaded.items() if k in sections})
+                config.merge(loaded)
+    return config
+
+
 class Client:
-    """Synchronous access to MLTF jobs. ``Client(backend="slurm", tracking_uri=...)`` overrides settings."""
+    """Synchronous access to MLTF jobs. ``Client(backend="slurm", tracking_uri=...)`` overrides settings;
+    without ``config`` it reads the same settings files a Jupyter server would (see :func:`load_config`)."""
 
     def __init__(self, config: Any = None, **traits: Any) -> None:
         self._runner = _loop()
+        if config is None:
+            config = load_config()
 
         async def make() -> MLTFManager:
             kwargs = dict(traits)

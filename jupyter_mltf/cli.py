@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import traceback
@@ -176,24 +175,7 @@ def _client(ns: argparse.Namespace) -> Any:
     traits: dict[str, Any] = {}
     if ns.backend:
         traits["backend"] = ns.backend
-    return Client(config=_load_config(), **traits)
-
-
-def _load_config() -> Any:
-    """``jupyter_mltf_config.py``/``.json`` from the Jupyter config path, like any Jupyter app."""
-    from jupyter_core.paths import jupyter_config_path
-    from traitlets.config import Config
-    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
-
-    config = Config()
-    for directory in reversed(jupyter_config_path()):
-        for loader_cls, name in (
-            (JSONFileConfigLoader, "jupyter_mltf_config.json"),
-            (PyFileConfigLoader, "jupyter_mltf_config.py"),
-        ):
-            if os.path.isfile(os.path.join(directory, name)):
-                config.merge(loader_cls(name, path=directory).load_config())
-    return config
+    return Client(**traits)
 
 
 def _follow(client: Any, job_id: str) -> Job:

@@ -30,20 +30,6 @@ if TYPE_CHECKING:
     from .core import DryRun
     from .widgets import SubmitPanel
 
-RESOURCE_OPTIONS = (
-    # (flag, resource key, type, help)
-    ("--gpus", "gpus", int, "GPUs per node"),
-    ("--gpu-type", "gpu_type", str, "GPU type, e.g. a100"),
-    ("--partition", "partition", str, "Slurm partition"),
-    ("--time", "time", str, "time limit, HH:MM:SS or 90m"),
-    ("--mem", "mem", str, "memory per node, e.g. 16G"),
-    ("--cpus", "cpus", int, "CPUs per task"),
-    ("--nodes", "nodes", int, "number of nodes"),
-    ("--account", "account", str, "Slurm account"),
-    ("--qos", "qos", str, "Slurm QOS"),
-)
-
-
 class _Help(Exception):
     """``--help`` was asked for: the help text was printed; nothing else to do."""
 
@@ -67,38 +53,13 @@ def _parser(prog: str, description: str) -> _Parser:
 
 
 def submit_parser(cell: bool = False) -> _Parser:
+    """``%mltf_submit``'s options: exactly ``jupyter mltf submit``'s (:func:`jupyter_mltf.cli.add_submit_options`)."""
+    from .cli import add_submit_options
+
     what = "the notebook's directory, with the cell body as the entry script" if cell else "a directory"
     parser = _parser("mltf_submit", f"Submit {what} to MLTF as an MLflow project.")
-    parser.add_argument("path", nargs="?", default=None, help="project directory (default: the notebook's)")
-    parser.add_argument("-e", "--entry-point", dest="entry_point",
-                        help="MLproject entry point, or a .py/.sh file of the project")
-    parser.add_argument("-P", "--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
-                        help="a parameter (repeat for more)")
-    for flag, key, typ, text in RESOURCE_OPTIONS:
-        parser.add_argument(flag, dest=key, type=typ, default=None, help=text)
-    parser.add_argument("--name", help="job and MLflow run name")
-    parser.add_argument("--experiment", help="MLflow experiment")
-    parser.add_argument("--env", dest="env_manager", choices=("notebook", "project"),
-                        help="run in the notebook's environment, or build the project's")
-    parser.add_argument("--wait", action="store_true", help="follow the log until the job ends")
-    parser.add_argument("--dry-run", dest="dry_run", action="store_true",
-                        help="show the batch script and files; submit nothing")
+    add_submit_options(parser)
     return parser
-
-
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"-P takes NAME=VALUE, not {pair!r}")
-        params[name.strip()] = value
-    return params
-
-
-def resources_from(args: argparse.Namespace) -> dict[str, Any]:
-    """The resource options that were given (the core validates them against the cluster)."""
-    return {key: getattr(args, key) for _f, key, _t, _h in RESOURCE_OPTIONS if getattr(args, key) is not None}
 
 
 def format_jobs(jobs: list[Job]) -> str:
@@ -198,26 +159,21 @@ class MLTFMagics(Magics):
 
         %mltf_submit [PATH] [-e ENTRY] [-P k=v ...] [--gpus N] [--gpu-type T] [--partition P] [--time T]
                      [--mem M] [--cpus N] [--nodes N] [--account A] [--qos Q] [--name N] [--experiment E]
-                     [--env notebook|project] [--wait] [--dry-run] [--debug]
+                     [--env notebook|project] [--launcher L] [--sweep FILE] [--notebook NB] [--wait]
+                     [--dry-run] [--debug]
         """
+        from .cli import submit_options_from_args
+
         args = self._parse(submit_parser(cell is not None), line)
         if args is None:
             return None
         with self._errors(args.debug):
-            options: dict[str, Any] = {
-                "entry_point": args.entry_point,
-                "params": parse_params(args.params),
-                "resources": resources_from(args),
-                "name": args.name,
-                "experiment": args.experiment,
-                "env_manager": args.env_manager,
-                "dry_run": args.dry_run,
-            }
+            options = submit_options_from_args(args)
             if cell is not None:
                 if not cell.strip():
                     raise UsageError("%%mltf_submit: the cell is empty: put the script under the magic")
                 options["script"] = cell
-            path = os.path.expanduser(args.path) if args.path else os.getcwd()
+            path = os.path.abspath(os.path.expanduser(args.path))  # relative to the notebook's directory
             result = self.client.submit(path, **{k: v for k, v in options.items() if v is not None})
             from .core import DryRun
 

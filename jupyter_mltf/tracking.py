@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from typing import Any
 
 from .errors import BackendUnavailable, MLTFError
@@ -14,8 +15,13 @@ TERMINAL_RUN_STATUSES = {"FINISHED", "FAILED", "KILLED"}
 TAG_PREFIX = "mltf."
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
 def _client(tracking_uri: str | None) -> Any:
-    from mlflow.tracking import MlflowClient
+    # the first import of mlflow must not race between worker threads (partially initialised module)
+    with _IMPORT_LOCK:
+        from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)
 

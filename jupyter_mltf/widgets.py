@@ -40,6 +40,9 @@ _STATE_COLOURS = {
 _LOG_KEEP = 64 * 1024  # characters of log text the panel keeps
 _MAX_ROWS = 25
 _PAD = 8  # pixels around a metrics chart
+# the jobs table's columns: (title, width)
+_COLUMNS = (("Job", "110px"), ("Name", "150px"), ("State", "120px"), ("Reason", "170px"), ("Elapsed", "70px"),
+            ("MLflow", "90px"), ("", "70px"))
 
 
 def state_html(state: JobState | str) -> str:
@@ -204,14 +207,16 @@ class _JobRow:
 
     def __init__(self, panel: SubmitPanel, job: Job) -> None:
         self.job_id = job.id
-        self.select = w.Button(description=job.id, tooltip="show this job's log and metrics",
-                               layout=w.Layout(width="110px"))
-        self.name = w.Label(layout=w.Layout(width="150px"))
-        self.state = w.HTML(layout=w.Layout(width="120px"))
-        self.reason = w.Label(layout=w.Layout(width="170px"))
-        self.elapsed = w.Label(layout=w.Layout(width="70px"))
-        self.link = w.HTML(layout=w.Layout(width="90px"))
-        self.cancel = w.Button(description="Cancel", button_style="warning", layout=w.Layout(width="70px"))
+        widths = [w.Layout(width=width) for _title, width in _COLUMNS]
+        self.select = w.Button(description=job.id, tooltip="show this job's log and metrics", layout=widths[0])
+        self.name = w.Label(layout=widths[1])
+        self.state = w.HTML(layout=widths[2])
+        self.reason = w.Label(layout=widths[3])
+        self.elapsed = w.Label(layout=widths[4])
+        self.link = w.HTML(layout=widths[5])
+        self.cancel = w.Button(description="Cancel", button_style="warning", layout=widths[6])
+        if not panel.capability("cancel"):
+            self.cancel.layout.visibility = "hidden"  # the backend cannot cancel: hide, don't fail
         self.select.on_click(lambda _b: panel.select_job(self.job_id))
         self.cancel.on_click(lambda _b: panel.cancel_in_background(self.job_id))
         self.box = w.HBox(self._cells())
@@ -282,14 +287,19 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.entry_point = w.Dropdown(description="Entry point", options=[])
         self.params_box = w.VBox()
         self.partition = w.Dropdown(description="Partition", options=[])
-        narrow, wide = w.Layout(width="180px"), w.Layout(width="240px")
-        self.gpus = w.BoundedIntText(description="GPUs", value=0, min=0, max=0, layout=narrow)
-        self.gpu_type = w.Dropdown(description="GPU type", options=[("any", "")], layout=wide)
-        self.time = w.Text(description="Time", placeholder="HH:MM:SS", layout=wide)
-        self.mem = w.Text(description="Memory", placeholder="e.g. 4G", layout=wide)
-        self.cpus = w.BoundedIntText(description="CPUs", value=0, min=0, max=1, layout=narrow,
+        def narrow() -> w.Layout:
+            return w.Layout(width="180px")
+
+        def wide() -> w.Layout:
+            return w.Layout(width="240px")
+
+        self.gpus = w.BoundedIntText(description="GPUs", value=0, min=0, max=0, layout=narrow())
+        self.gpu_type = w.Dropdown(description="GPU type", options=[("any", "")], layout=wide())
+        self.time = w.Text(description="Time", placeholder="HH:MM:SS", layout=wide())
+        self.mem = w.Text(description="Memory", placeholder="e.g. 4G", layout=wide())
+        self.cpus = w.BoundedIntText(description="CPUs", value=0, min=0, max=1, layout=narrow(),
                                      tooltip="0: the partition's default")
-        self.nodes = w.BoundedIntText(description="Nodes", value=1, min=1, max=1, layout=narrow)
+        self.nodes = w.BoundedIntText(description="Nodes", value=1, min=1, max=1, layout=narrow())
         self.limits = w.HTML()
         self.preview_html = w.HTML()
         self.submit_button = w.Button(description="Submit", button_style="primary", icon="rocket")
@@ -311,9 +321,10 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             w.HBox([self.time, self.mem, self.cpus, self.nodes]),
             self.limits,
         ])
-        jobs_header = w.HTML(
-            "<b>Jobs</b> <span style='color:#6d6d6d'>(refresh by themselves; click an id for its log)</span>"
-        )
+        jobs_header = w.VBox([
+            w.HTML("<b>Jobs</b> <span style='color:#6d6d6d'>(refresh by themselves; click an id for its log)</span>"),
+            w.HBox([w.HTML(f"<b>{title}</b>", layout=w.Layout(width=width)) for title, width in _COLUMNS]),
+        ])
         super().__init__(
             children=[
                 header,
@@ -338,12 +349,21 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             if poll_interval is None:
                 self.poll_interval = float(self._config.get("poll_interval") or 2.0)
             self._set_partitions(self._config)
+            for name, fields in (("gpus", (self.gpus, self.gpu_type)), ("partitions", (self.partition,)),
+                                 ("logs", (self.log_title, self.log_view))):
+                if not self.capability(name):
+                    for field in fields:
+                        field.layout.display = "none"
         except MLTFError as exc:
             self.show_error(f"cannot read the cluster's configuration: {exc.message}")
         self.load(os.fspath(path) if path is not None else os.getcwd())
         self.poller = _Poller("mltf-panel", self.refresh, self._next_interval)
         if autostart:
             self.poller.start()
+
+    def capability(self, name: str) -> bool:
+        """Whether the backend can do ``name`` (cancel, gpus, partitions, logs...); unknown means yes."""
+        return bool((self._config.get("capabilities") or {}).get(name, True))
 
     # -- messages --------------------------------------------------------------------------------------------
 

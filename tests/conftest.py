@@ -126,8 +126,8 @@ def client(stack: str, manager_traits: dict[str, Any]) -> Iterator[Any]:
 
     c = Client(backend="slurm", **manager_traits)
     yield c
-    for job in c.jobs(refresh=False):
-        if not job.state.is_terminal:
+    for job in c.jobs(refresh=False):  # only this test's jobs: others of the same user may be running
+        if not job.state.is_terminal and (job.job_dir or "").startswith(manager_traits["jobs_dir"]):
             try:
                 c.cancel(job.id)
             except Exception:

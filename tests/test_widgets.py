@@ -26,11 +26,6 @@ pytestmark = [pytest.mark.slurm]
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
-    # KNOWN CORE BUG (reported): tracking._client imports mlflow lazily in worker threads; the panel's first
-    # poll and a Submit importing it at once fail with "partially initialized module 'mlflow.tracking'".
-    # Importing it here first keeps these tests about the panel. Remove once tracking imports under a lock.
-    import mlflow.tracking  # noqa: F401
-
     state = tmp_path / "state"
     c = Client(backend="slurm", store_path=str(state / "jobs.sqlite"), jobs_dir=str(state / "jobs"),
                archives_dir=str(state / "archives"), poll_interval=1.0)
@@ -205,3 +200,19 @@ def test_render_helpers() -> None:
     svg = metrics_svg({"loss": [[0, 1.0, 0], [1, 0.5, 0], [2, 0.25, 0]], "empty": []})
     assert svg.count("<svg") == 1 and "loss: 0.25" in svg
     assert "no metrics" in metrics_svg({})
+
+
+def test_panel_hides_what_the_backend_cannot_do(tmp_path: Path, iris: Path) -> None:
+    state = tmp_path / "local-state"
+    local = Client(backend="local", store_path=str(state / "jobs.sqlite"), jobs_dir=str(state / "jobs"),
+                   archives_dir=str(state / "archives"))
+    panel = SubmitPanel(iris, client=local, autostart=False)
+    try:
+        assert not panel.capability("gpus") and not panel.capability("partitions")
+        assert panel.gpus.layout.display == "none" and panel.gpu_type.layout.display == "none"
+        assert panel.partition.layout.display == "none"
+        assert panel.cpus.layout.display is None and panel.time.layout.display is None  # only those
+        assert "partition" not in panel.resources()
+    finally:
+        panel.close()
+        local.close()
