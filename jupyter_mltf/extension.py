@@ -29,6 +29,7 @@ ROUTES: list[tuple[str, type[handlers.MLTFAPIHandler]]] = [
     (rf"/{API}/jobs", handlers.JobsHandler),
     (rf"/{API}/jobs/(?P<job_id>[A-Za-z0-9_.\-]+)", handlers.JobHandler),
     (rf"/{API}/jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/log", handlers.JobLogHandler),
+    (rf"/{API}/jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/trials", handlers.JobTrialsHandler),
 ]
 
 

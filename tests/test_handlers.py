@@ -318,7 +318,7 @@ async def test_resources_beyond_the_partition(jp_fetch: Any, iris: str, resource
 
 async def test_unknown_job_and_bad_offset(jp_fetch: Any) -> None:
     for parts, method in ((("jobs", "abc123"), "GET"), (("jobs", "abc123"), "DELETE"),
-                          (("jobs", "abc123", "log"), "GET")):
+                          (("jobs", "abc123", "log"), "GET"), (("jobs", "abc123", "trials"), "GET")):
         code, body = await call(jp_fetch, *parts, method=method)
         assert code == 404, (parts, body)
         _says(body, "abc123")
