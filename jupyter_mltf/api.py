@@ -147,6 +147,9 @@ class Client:
     def metrics_history(self, job_id: str) -> dict[str, list[list[float]]]:
         return self._run(self.manager.metrics_history(job_id))
 
+    def sweep_trials(self, job_id: str) -> list[dict[str, Any]]:
+        return self._run(self.manager.sweep_trials(job_id))
+
     def rebuild(self) -> list[Job]:
         return self._run(self.manager.rebuild())
 

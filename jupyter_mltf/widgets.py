@@ -128,6 +128,29 @@ def metrics_svg(
     return "".join(charts) or "<i>no metrics yet</i>"
 
 
+def trials_html(trials: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any]) -> str:
+    """A sweep's trials: the objective across trials (SVG) and a table, best trial in bold."""
+    metric = str(sweep.get("metric", ""))
+    maximize = sweep.get("direction") == "maximize"
+    done = [(int(t["trial"]), float(t["metrics"][metric])) for t in trials if metric in (t.get("metrics") or {})
+            and t.get("state") == "COMPLETE"]
+    best = (max if maximize else min)(done, key=lambda p: p[1]) if done else None
+    chart = metrics_svg({f"{metric} by trial": [[n, v] for n, v in sorted(done)]}, width=420) if done else ""
+    rows = []
+    for t in trials:
+        value = (t.get("metrics") or {}).get(metric)
+        style = " style='font-weight:bold'" if best and int(t["trial"]) == best[0] else ""
+        params = ", ".join(f"{k}={v}" for k, v in sorted((t.get("params") or {}).items())
+                           if k in (sweep.get("parameters") or {}))
+        rows.append(f"<tr{style}><td>{int(t['trial'])}</td><td>{html.escape(str(t.get('state', '')))}</td>"
+                    f"<td>{'' if value is None else f'{float(value):.4g}'}</td><td>{html.escape(params)}</td></tr>")
+    summary = (f"{len(trials)} of {sweep.get('trials')} trials started, {len(done)} complete"
+               + (f"; best {metric} = {best[1]:.4g} (trial {best[0]})" if best else ""))
+    return (f"<b>Sweep</b>: {html.escape(summary)}<br>{chart}"
+            "<table style='font-size:90%'><tr><th>trial</th><th>state</th>"
+            f"<th>{html.escape(metric)}</th><th>parameters</th></tr>{''.join(rows)}</table>")
+
+
 class _Poller:
     """A daemon thread calling ``tick()`` every ``interval()`` seconds until stopped; ``wake()`` polls now."""
 
@@ -223,7 +246,7 @@ class _JobRow:
         self.update(job)
 
     def update(self, job: Job) -> None:
-        self.name.value = job.name
+        self.name.value = f"{job.name} (sweep: {job.sweep['trials']} trials)" if job.sweep else job.name
         self.state.value = state_html(job.state)
         self.state_value = job.state.value
         self.reason.value = (job.reason or "") if not job.state.is_terminal else (
@@ -301,6 +324,13 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                                      tooltip="0: the partition's default")
         self.nodes = w.BoundedIntText(description="Nodes", value=1, min=1, max=1, layout=narrow())
         self.limits = w.HTML()
+        self.sweep = w.Textarea(
+            placeholder="optional: a sweep as YAML, e.g.\nobjective: {metric: val_loss, direction: minimize}\n"
+            "trials: 12\nparallelism: 4\nparameters:\n  lr: {type: float, low: 0.0001, high: 0.1, log: true}",
+            layout=w.Layout(width="620px", height="110px"),
+        )
+        self.sweep_box = w.Accordion(children=[self.sweep], titles=("Sweep (hyperparameter search)",),
+                                     selected_index=None)
         self.preview_html = w.HTML()
         self.submit_button = w.Button(description="Submit", button_style="primary", icon="rocket")
         self.message = w.HTML()
@@ -309,6 +339,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.log_title = w.HTML("<b>Log</b>: select a job")
         self.log_view = w.HTML()
         self.metrics_view = w.HTML()
+        self.trials_view = w.HTML()
 
         self.load_button.on_click(lambda _b: self.load(self.directory.value))
         self.entry_point.observe(lambda _c: self._show_params(), names="value")
@@ -332,6 +363,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 self.entry_point,
                 self.params_box,
                 resources,
+                self.sweep_box,
                 self.preview_html,
                 w.HBox([self.submit_button]),
                 self.message,
@@ -340,6 +372,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 self.log_title,
                 self.log_view,
                 self.metrics_view,
+                self.trials_view,
             ],
             **kwargs,
         )
@@ -510,16 +543,35 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 res[key] = field.value.strip()
         return {k: v for k, v in res.items() if v is not None}
 
+    def sweep_spec(self) -> dict[str, Any] | None:
+        """The sweep the form holds (YAML), or None; a malformed one is a clear error."""
+        text = self.sweep.value.strip()
+        if not text:
+            return None
+        import yaml
+
+        from .errors import InvalidRequest
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InvalidRequest("the sweep is not valid YAML: check its indentation and colons") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("the sweep must be a mapping with objective, trials, parallelism, parameters")
+        return data
+
     def submit(self) -> JobHandle | None:
         """Submit what the form holds; errors show in the panel (and return None)."""
         self.submit_button.disabled = True
         self.show_info("<i>submitting&hellip;</i>")
         try:
+            sweep = self.sweep_spec()
             handle = self.client.submit(
                 self.directory.value,
                 entry_point=self.entry_point.value or None,
                 params=self.params(),
                 resources=self.resources(),
+                sweep=sweep,
             )
         except MLTFError as exc:
             self.show_error(exc.message)
@@ -574,6 +626,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 self.log_title.value = f"<b>Log of <code>{html.escape(job_id)}</code></b>"
                 self.log_view.value = _pre("")
                 self.metrics_view.value = ""
+                self.trials_view.value = ""
         self.poller.wake()
 
     def _next_interval(self) -> float:
@@ -629,8 +682,11 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 break
         # the metrics: while it runs, and once more after it ended
         history = None
+        trials = None
         if job.run_id and final != job_id:
             history = self.client.metrics_history(job_id)
+            if job.sweep:
+                trials = self.client.sweep_trials(job_id)
         with self._lock:
             if self.selected != job_id:
                 return  # another job was selected meanwhile: this tick's answers are stale
@@ -638,6 +694,8 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             if new_text or not self.log_view.value:
                 self._log_text = (self._log_text + new_text)[-_LOG_KEEP:]
                 self.log_view.value = _pre(self._log_text)
+            if trials is not None and job.sweep:
+                self.trials_view.value = trials_html(trials, job.sweep)
             if history is not None:
                 self.metrics_view.value = metrics_svg(history)
                 if job.state.is_terminal:

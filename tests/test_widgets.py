@@ -216,3 +216,26 @@ def test_panel_hides_what_the_backend_cannot_do(tmp_path: Path, iris: Path) -> N
     finally:
         panel.close()
         local.close()
+
+
+def test_sweep_from_the_panel_shows_its_trials(client: Client, iris: Path, panels: list[SubmitPanel]) -> None:
+    panel = SubmitPanel(iris, client=client, autostart=False)
+    panels.append(panel)
+    panel.partition.value = "cpu"
+    panel.sweep.value = "objective: {metric: nope: x}"
+    assert panel.submit() is None and "not valid YAML" in (panel.last_error or "")
+    panel.sweep.value = (
+        "objective: {metric: accuracy, direction: maximize}\ntrials: 4\nparallelism: 2\n"
+        "parameters:\n  C: {type: float, low: 0.01, high: 10, log: true}\n"
+    )
+    handle = panel.submit()
+    assert handle is not None, panel.last_error
+    assert handle.job.sweep and handle.job.sweep["tasks"] == 2
+    handle.wait(400)
+    panel.refresh()
+    row = panel.rows[handle.id]
+    assert "sweep: 4 trials" in row.name.value and "COMPLETED" in row.state.value
+    panel.select_job(handle.id)
+    panel.refresh()
+    view = panel.trials_view.value
+    assert "4 of 4 trials started" in view and "best accuracy" in view and "<svg" in view
