@@ -32,9 +32,12 @@ if [ $# -gt 0 ]; then
   case "$*" in *tests/browser*) plugin=() ;; esac   # pytest-jupyter's loop clashes with Playwright's
   as_user python -m pytest -p no:cacheprovider "${plugin[@]}" "$@" || rc=$?
 else
-  ph "static checks: ruff, mypy"
-  as_user ruff check jupyter_mltf tests bench hub_config || rc=$?
-  as_user mypy || rc=$?
+  ph "static checks: ruff, mypy --strict, TypeScript (tsc, eslint, prettier)"
+  as_user ruff check --no-cache jupyter_mltf tests bench hub_config notebooks || rc=$?
+  as_user mypy --cache-dir "/tmp/mypy-cache-$MLTF_USER" || rc=$?
+  bash "$REPO/scripts/lint-ts.sh" || rc=$?
+  ph "the wheel: built from scratch, installed in a clean venv, both extension lists say OK"
+  CLEAN=1 bash "$REPO/scripts/check-wheel.sh" || rc=$?
   ph "pytest (core, backends, server extension, widgets, magics, hub, stack)"
   as_user python -m pytest -p no:cacheprovider -p pytest_jupyter.jupyter_server --ignore=tests/browser tests || rc=$?
   if [ -d "$SRC/tests/browser" ]; then

@@ -10,6 +10,8 @@ import { Widget } from '@lumino/widgets';
 import { api, formatDuration, getConfig, IJob, MLTFApiError } from './api';
 import { el } from './dom';
 
+/** Rows shown at first (and added per "Show more"); the newest jobs come first. */
+const PAGE = 50;
 const ACTIVE_STATES = new Set(['RUNNING', 'COMPLETING', 'CONFIGURING']);
 const GOOD_END = new Set(['COMPLETED']);
 const NEUTRAL_END = new Set(['CANCELLED', 'REVOKED']);
@@ -455,8 +457,13 @@ export class JobsPanel extends Widget {
       el('div', { class: 'mltf-panel-header' }, el('h2', {}, 'MLTF Jobs'), refresh),
       this._status,
       this._empty,
-      this._list
+      this._list,
+      this._more
     );
+    this._more.addEventListener('click', () => {
+      this._limit += PAGE;
+      this._render();
+    });
     model.changed.connect(this._render, this);
   }
 
@@ -536,7 +543,8 @@ export class JobsPanel extends Widget {
   }
 
   private _render(): void {
-    const jobs = this.model.jobs;
+    const all = this.model.jobs;
+    const jobs = all.slice(0, this._limit);
     const seen = new Set<string>();
     let previous: HTMLElement | null = null;
     for (const job of jobs) {
@@ -561,17 +569,26 @@ export class JobsPanel extends Widget {
         this._rows.delete(id);
       }
     }
-    this._empty.hidden = jobs.length > 0 || !this.model.lastUpdate;
+    const more = all.length - jobs.length;
+    this._more.hidden = more <= 0;
+    this._more.textContent = `Show ${Math.min(more, PAGE)} more (${more} older)`;
+    this._empty.hidden = all.length > 0 || !this.model.lastUpdate;
     const err = this.model.error;
     this._status.classList.toggle('mltf-mod-error', !!err);
     this._status.textContent = err
       ? `Cannot refresh: ${err}`
       : this.model.lastUpdate
-        ? `${jobs.length} job${jobs.length === 1 ? '' : 's'} · updated ${new Date(this.model.lastUpdate).toLocaleTimeString()}`
+        ? `${all.length} job${all.length === 1 ? '' : 's'} · updated ${new Date(this.model.lastUpdate).toLocaleTimeString()}`
         : 'Loading…';
   }
 
   private _rows = new Map<string, JobRow>();
+  private _limit = PAGE;
+  private _more = el('button', {
+    class: 'mltf-show-more',
+    type: 'button',
+    hidden: ''
+  }) as HTMLButtonElement;
   private _list: HTMLElement;
   private _empty: HTMLElement;
   private _status: HTMLElement;
