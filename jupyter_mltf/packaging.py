@@ -219,14 +219,15 @@ def select_files(root: str | os.PathLike[str]) -> Selection:
 def check_size(sel: Selection, limit_bytes: int) -> None:
     total = sel.total_bytes
     if total > limit_bytes:
-        worst = ", ".join(f"{p} ({_human(s)})" for p, s in sel.largest(3))
+        worst = ", ".join(f"{p} ({format_bytes(s)})" for p, s in sel.largest(3))
         raise TooLarge(
-            f"the project is {_human(total)}, over the {_human(limit_bytes)} limit; largest files: {worst}. "
+            f"the project is {format_bytes(total)}, over the {format_bytes(limit_bytes)} limit; "
+            f"largest files: {worst}. "
             "Add them to .mltfignore (or .gitignore) and read data from shared storage instead"
         )
 
 
-def _human(size: float) -> str:
+def format_bytes(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

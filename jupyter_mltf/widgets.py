@@ -20,6 +20,7 @@ import ipywidgets as w
 
 from .errors import MLTFError
 from .models import Job, JobState
+from .packaging import format_bytes as fmt_bytes
 
 if TYPE_CHECKING:
     from .api import Client, JobHandle
@@ -67,14 +68,6 @@ def fmt_duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
-
-
-def fmt_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 def run_link(job: Job) -> str:

@@ -79,6 +79,38 @@ def _ts(text: str) -> float | None:
         return None
 
 
+def _squeue_line(parts: list[str]) -> StatusInfo:
+    """One line of squeue -o _SQUEUE_FORMAT (job id first) as a status."""
+    _native, state, reason, nodes, start, end, gres = parts[:7]
+    st = JobState.parse(state)
+    info = StatusInfo(
+        state=st,
+        reason=None if reason in ("None", "(null)", "") else reason,
+        nodes=[n for n in nodes.split(",") if n and n != "(null)"],
+        gpus=None if gres in ("N/A", "(null)", "") else gres,
+    )
+    if st is JobState.PENDING:
+        info.estimated_start = _ts(start)
+    else:
+        info.started_at = _ts(start)
+        info.ended_at = _ts(end) if st.is_terminal else None
+    return info
+
+
+def _sacct_line(parts: list[str]) -> StatusInfo:
+    """One line of sacct -o _SACCT_FIELDS as a status."""
+    _job, state, exit_code, start, end, nodes, reason = parts[:7]
+    code = exit_code.split(":")[0]
+    return StatusInfo(
+        state=JobState.parse(state),
+        reason=None if reason in ("None", "") else reason,
+        nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
+        exit_code=int(code) if code.isdigit() else None,
+        started_at=_ts(start),
+        ended_at=_ts(end),
+    )
+
+
 def read_log_file(path: str | None, offset: int, limit: int, complete: bool) -> LogChunk:
     """Read a log file from a byte offset; a missing file is an empty log (the job has not started)."""
     if not path:
@@ -238,24 +270,9 @@ class SlurmBackend(Backend):
             ["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", _SQUEUE_FORMAT], timeout=self.command_timeout
         )
         grouped: dict[str, list[StatusInfo]] = {}
-        for line in out.splitlines():
-            parts = line.split("|")
-            if len(parts) < 7:
-                continue
-            native, state, reason, nodes, start, end, gres = parts[:7]
-            st = JobState.parse(state)
-            info = StatusInfo(
-                state=st,
-                reason=None if reason in ("None", "(null)", "") else reason,
-                nodes=[n for n in nodes.split(",") if n] if nodes and nodes != "(null)" else [],
-                gpus=None if gres in ("N/A", "(null)") else gres,
-            )
-            if st is JobState.PENDING:
-                info.estimated_start = _ts(start)
-            else:
-                info.started_at = _ts(start)
-                info.ended_at = _ts(end) if st.is_terminal else None
-            grouped.setdefault(native, []).append(info)
+        for parts in (line.split("|") for line in out.splitlines()):
+            if len(parts) >= 7:
+                grouped.setdefault(parts[0], []).append(_squeue_line(parts))
         return {native: combine(infos) for native, infos in grouped.items()}
 
     async def _sacct(self, ids: list[str]) -> dict[str, StatusInfo]:
@@ -263,23 +280,9 @@ class SlurmBackend(Backend):
             ["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", _SACCT_FIELDS], timeout=self.command_timeout
         )
         grouped: dict[str, list[StatusInfo]] = {}
-        for line in out.splitlines():
-            parts = line.split("|")
-            if len(parts) < 7:
-                continue
-            job_field, state, exit_code, start, end, nodes, reason = parts[:7]
-            native = job_field.split("_")[0]
-            code = exit_code.split(":")[0]
-            grouped.setdefault(native, []).append(
-                StatusInfo(
-                    state=JobState.parse(state),
-                    reason=None if reason in ("None", "") else reason,
-                    nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
-                    exit_code=int(code) if code.isdigit() else None,
-                    started_at=_ts(start),
-                    ended_at=_ts(end),
-                )
-            )
+        for parts in (line.split("|") for line in out.splitlines()):
+            if len(parts) >= 7:  # array tasks ("123_4") fold into their array job
+                grouped.setdefault(parts[0].split("_")[0], []).append(_sacct_line(parts))
         return {native: combine(infos) for native, infos in grouped.items()}
 
     # ---------------------------------------------------------------------------------------------- logs etc.
@@ -350,27 +353,11 @@ class SlurmBackend(Backend):
             _, out, _ = await run_cmd(
                 ["sacct", "-X", "-n", "-P", "-S", since, "-o", _SACCT_FIELDS], timeout=self.command_timeout
             )
-            for line in out.splitlines():
-                parts = line.split("|")
+            for parts in (line.split("|") for line in out.splitlines()):
                 if len(parts) < 11 or not parts[7].startswith(JOB_NAME_PREFIX):
                     continue
-                job_field, state, exit_code, start, end, nodes, reason, name, comment, partition, submit = parts[:11]
-                code = exit_code.split(":")[0]
-                remember(
-                    job_field.split("_")[0],
-                    name,
-                    comment,
-                    partition,
-                    submit,
-                    StatusInfo(
-                        state=JobState.parse(state),
-                        reason=None if reason in ("None", "") else reason,
-                        nodes=[n for n in nodes.split(",") if n and n != "None assigned"],
-                        exit_code=int(code) if code.isdigit() else None,
-                        started_at=_ts(start),
-                        ended_at=_ts(end),
-                    ),
-                )
+                name, comment, partition, submit = parts[7:11]
+                remember(parts[0].split("_")[0], name, comment, partition, submit, _sacct_line(parts))
         except CommandError:
             pass  # accounting may be off: squeue below still finds live jobs
         from_sacct = set(statuses)
@@ -378,19 +365,11 @@ class SlurmBackend(Backend):
             ["squeue", "--me", "-h", "-t", "all", "-o", _SQUEUE_FORMAT], timeout=self.command_timeout
         )
         live: dict[str, list[StatusInfo]] = {}
-        for line in out.splitlines():
-            parts = line.split("|")
+        for parts in (line.split("|") for line in out.splitlines()):
             if len(parts) < 11 or not parts[7].startswith(JOB_NAME_PREFIX):
                 continue
-            native, state, reason, nodes, start, end, _gres, name, comment, partition, submit = parts[:11]
-            st = JobState.parse(state)
-            info = StatusInfo(
-                state=st,
-                reason=None if reason in ("None", "") else reason,
-                nodes=[n for n in nodes.split(",") if n and n != "(null)"],
-                started_at=None if st is JobState.PENDING else _ts(start),
-                ended_at=_ts(end) if st.is_terminal else None,
-            )
+            native, (name, comment, partition, submit) = parts[0], parts[7:11]
+            info = _squeue_line(parts)
             if native not in from_sacct:
                 remember(native, name, comment, partition, submit, info)
             live.setdefault(native, []).append(info)
