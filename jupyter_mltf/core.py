@@ -41,6 +41,18 @@ _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _RUN_NAME = re.compile(r"^[^\x00-\x1f]{1,250}$")
 
 
+def _require_utf8(what: str, value: str | None) -> None:
+    """Refuse text that cannot be encoded as UTF-8 (lone surrogates: non-UTF-8 file names, bad JSON escapes)."""
+    if value is None:
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(
+            f"{what} is not valid UTF-8 text (a non-UTF-8 file or directory name?): rename it or use UTF-8"
+        ) from None
+
+
 def installed_backends() -> dict[str, str]:
     """Backend entry-point names -> import paths."""
     return {ep.name: ep.value.replace(":", ".") for ep in entry_points(group=BACKEND_GROUP)}
@@ -89,6 +101,8 @@ class SubmitRequest:
                 raise InvalidRequest(f"'{key}' must be a string")
         if data.get("sweep") is not None and not isinstance(data["sweep"], dict):
             raise InvalidRequest("'sweep' must be an object (see the sweep file format)")
+        if data.get("dry_run") is not None and not isinstance(data["dry_run"], bool):
+            raise InvalidRequest("'dry_run' must be true or false (a JSON boolean), not a string or number")
         values = dict(data)
         values["params"] = values.get("params") or {}
         values["resources"] = values.get("resources") or {}
@@ -298,6 +312,7 @@ class MLTFManager(LoggingConfigurable):
                 ) from None
         else:
             resolved = Path(os.path.expanduser(path or ".")).resolve()
+        _require_utf8("the project path", str(resolved))
         if not resolved.exists():
             raise InvalidRequest(f"{path!r} does not exist")
         if not resolved.is_dir():
@@ -399,6 +414,8 @@ class MLTFManager(LoggingConfigurable):
 
     async def submit(self, req: SubmitRequest) -> Job | DryRun:
         directory = self.resolve_dir(req.path)
+        for what in ("entry_point", "name", "experiment", "notebook", "script"):
+            _require_utf8(what, getattr(req, what))
         if req.idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(req.idempotency_key):
             raise InvalidRequest("idempotency_key must be 1-128 letters, digits, '_', '-', '.', ':'")
         if req.name is not None and not _RUN_NAME.fullmatch(req.name):
@@ -510,6 +527,7 @@ class MLTFManager(LoggingConfigurable):
         }
         if sweep:
             tags["mltf.sweep"] = "parent"
+        await asyncio.to_thread(tracking.ping, self.tracking_uri)  # seconds, not MLflow's minutes of retries
         exp_id, run_id = await asyncio.to_thread(
             tracking.create_run, self.tracking_uri, experiment, spec.name, tags, {} if sweep else params
         )
@@ -617,9 +635,20 @@ class MLTFManager(LoggingConfigurable):
         except OSError as exc:
             self.log.info("did not write %s: %s", target, exc)
 
-    async def list_jobs(self, refresh: bool = True) -> list[Job]:
-        if await asyncio.to_thread(self.store.needs_rebuild):
+    async def _rebuild_if_needed(self) -> bool:
+        """Rebuild a new/lost store from the cluster; if the cluster cannot be asked now, try again next time."""
+        if not await asyncio.to_thread(self.store.needs_rebuild):
+            return False
+        try:
             await self.rebuild()
+        except MLTFError as exc:
+            self.store.rebuilt_from_scratch = True  # keep the flag: the jobs are read back once Slurm answers
+            self.log.warning("could not read the job list back from the cluster yet: %s", exc.log_message)
+            return False
+        return True
+
+    async def list_jobs(self, refresh: bool = True) -> list[Job]:
+        await self._rebuild_if_needed()
         if refresh:
             await self.watcher.refresh()
         return await asyncio.to_thread(self.store.all)
@@ -630,8 +659,7 @@ class MLTFManager(LoggingConfigurable):
         try:
             return await asyncio.to_thread(self.store.get, job_id)
         except JobNotFound:
-            if await asyncio.to_thread(self.store.needs_rebuild):
-                await self.rebuild()
+            if await self._rebuild_if_needed():
                 return await asyncio.to_thread(self.store.get, job_id)
             raise
 

