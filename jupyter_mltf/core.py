@@ -653,6 +653,12 @@ class MLTFManager(LoggingConfigurable):
             await self.watcher.refresh()
         return await asyncio.to_thread(self.store.all)
 
+    async def list_jobs_json(self) -> str:
+        """The job list as the REST API sends it, serialised once for all the clients polling it."""
+        await self._rebuild_if_needed()
+        await self.watcher.refresh()
+        return await asyncio.to_thread(self.store.all_json)
+
     async def _job(self, job_id: str) -> Job:
         if not isinstance(job_id, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", job_id):
             raise JobNotFound(f"no job {job_id!r}: job ids are letters and digits, see `jupyter mltf list`")

@@ -197,9 +197,8 @@ class JobsHandler(MLTFAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        jobs = await self.manager.list_jobs()
-        # a thousand jobs take ~100 ms to serialise: not on the event loop that 50 other clients share
-        body = await asyncio.to_thread(lambda: json.dumps({"jobs": [job.to_dict() for job in jobs]}))
+        # serialised off the event loop, once per change for all the clients polling it
+        body = await self.manager.list_jobs_json()
         self.set_status(200)
         self.finish(body)
 

@@ -58,6 +58,7 @@ class JobStore:
         self.rebuilt_from_scratch = False
         self._writes = 0  # bumped by every write of this process; PRAGMA data_version covers other processes
         self._all_cache: tuple[tuple[int, ...], list[Job]] | None = None
+        self._json_cache: tuple[tuple[int, ...], int, str] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
@@ -172,8 +173,25 @@ class JobStore:
             )
         return Job.from_dict(json.loads(row[0])) if row else None
 
+    def all_json(self, max_age: float = 1.0) -> str:
+        """``{"jobs": [...]}`` as JSON text, serialised once per change of the store (and at most every
+        ``max_age`` seconds, so elapsed times stay current): fifty pollers cost one ``json.dumps``, which
+        holds the GIL for its whole run and would otherwise stall the server's event loop."""
+        with self._lock:
+            jobs = self._parsed()
+            key = self._all_cache[0] if self._all_cache else ()
+            bucket = int(time.time() / max_age)
+            if self._json_cache is None or self._json_cache[:2] != (key, bucket):
+                self._json_cache = (key, bucket, json.dumps({"jobs": [job.to_dict() for job in jobs]}))
+            return self._json_cache[2]
+
     def all(self) -> list[Job]:
         """Every job, newest first. Parsed once per change of the store: fifty pollers cost one parse."""
+        with self._lock:
+            cached = self._parsed()
+        return [copy.copy(job) for job in cached]  # callers may reassign fields (the watcher does)
+
+    def _parsed(self) -> list[Job]:
         with self._lock:
             conn = self._connect()
             st = os.stat(self.path)  # a file changed behind sqlite's back (replaced, overwritten) is re-read too
@@ -182,8 +200,7 @@ class JobStore:
             if self._all_cache is None or self._all_cache[0] != key:
                 rows = conn.execute("SELECT data FROM jobs ORDER BY submitted_at DESC").fetchall()
                 self._all_cache = (key, [Job.from_dict(json.loads(r[0])) for r in rows])
-            cached = self._all_cache[1]
-        return [copy.copy(job) for job in cached]  # callers may reassign fields (the watcher does)
+            return self._all_cache[1]
 
     def close(self) -> None:
         with self._lock:

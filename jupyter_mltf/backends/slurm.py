@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import re
 import shlex
@@ -187,6 +189,20 @@ class SlurmBackend(Backend):
     def capabilities(self) -> Capabilities:
         return Capabilities(arrays=True, multi_node=True)
 
+    async def submit(self, spec: JobSpec) -> str:
+        # rendering compiles the template the first time: keep that CPU off the event loop
+        script = await asyncio.to_thread(self.job_script, spec)
+        script_path = os.path.join(spec.job_dir, "job.sbatch")
+        with open(script_path, "w", encoding="utf-8") as fh:
+            fh.write(script)
+        _, out, _ = await run_cmd(
+            ["sbatch", "--parsable", script_path], timeout=self.command_timeout, env=clean_submit_env()
+        )
+        native = out.strip().split(";")[0]
+        if not native.isdigit():
+            raise CommandError(["sbatch"], 0, out, "sbatch did not print a job id")
+        return native
+
     # ---------------------------------------------------------------------------------------------- script
     def job_script(self, spec: JobSpec) -> str:
         for path in (spec.job_dir, spec.spec_path, spec.log_path):
@@ -204,14 +220,7 @@ class SlurmBackend(Backend):
             array = f"0-{int(spec.array['tasks']) - 1}"
             if spec.array.get("parallelism"):
                 array += f"%{int(spec.array['parallelism'])}"
-        env = jinja2.Environment(
-            loader=jinja2.FunctionLoader(_load_template),
-            autoescape=False,
-            keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        env.filters["q"] = lambda value: shlex.quote(str(value))
-        return env.get_template("sbatch.sh.j2").render(
+        return _template().render(
             job_name=JOB_NAME_PREFIX + spec.job_id,
             comment=f"mltf:{spec.job_id}:{spec.run_id or '-'}",
             log_path=spec.log_path,
@@ -225,19 +234,6 @@ class SlurmBackend(Backend):
             python=spec.python,
             spec_path=spec.spec_path,
         )
-
-    async def submit(self, spec: JobSpec) -> str:
-        script = self.job_script(spec)
-        script_path = os.path.join(spec.job_dir, "job.sbatch")
-        with open(script_path, "w", encoding="utf-8") as fh:
-            fh.write(script)
-        _, out, _ = await run_cmd(
-            ["sbatch", "--parsable", script_path], timeout=self.command_timeout, env=clean_submit_env()
-        )
-        native = out.strip().split(";")[0]
-        if not native.isdigit():
-            raise CommandError(["sbatch"], 0, out, "sbatch did not print a job id")
-        return native
 
     # ---------------------------------------------------------------------------------------------- status
     async def statuses(self, jobs: list[Job]) -> dict[str, StatusInfo]:
@@ -287,8 +283,6 @@ class SlurmBackend(Backend):
 
     # ---------------------------------------------------------------------------------------------- logs etc.
     async def read_log(self, job: Job, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
-        import asyncio
-
         return await asyncio.to_thread(read_log_file, job.log_path, offset, limit, job.state.is_terminal)
 
     async def cancel(self, job: Job) -> None:
@@ -395,6 +389,19 @@ def _norm_time(text: str) -> str | None:
         return format_time(parse_time(text))
     except Exception:
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    """The batch script template, compiled once per process (compiling takes tens of ms of CPU)."""
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["q"] = lambda value: shlex.quote(str(value))
+    return env.get_template("sbatch.sh.j2")
 
 
 def _load_template(name: str) -> str:

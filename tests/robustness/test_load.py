@@ -104,9 +104,11 @@ def test_concurrent_submits_then_pollers(server_factory: Any) -> None:
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         print(
             f"\nLOAD: {SUBMITS} concurrent submits in {submit_s:.1f} s, loop max block {submit_lag['max_block_ms']} ms "
+            f"(longest callback {submit_lag['max_callback_cpu_ms']} ms CPU: {submit_lag['slowest_callback'][:100]}) "
             f"during submits; {POLLERS} pollers x {POLL_SECONDS:.0f} s: {requests_done} GET /jobs, p50 {p50:.0f} ms, "
             f"p99 {p99:.0f} ms, {len(errors)} errors, loop max block {lag['max_block_ms']} ms "
-            f"({lag['over_50ms']} ticks over 50 ms of {lag['ticks']}); idle baseline {idle['max_block_ms']} ms, "
+            f"({lag['over_50ms']} ticks over 50 ms of {lag['ticks']}); longest callback {lag['max_callback_cpu_ms']} ms "
+            f"of loop-thread CPU ({lag['slowest_callback'][:120]}); idle baseline {idle['max_block_ms']} ms, "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         assert not errors, errors[:5]
@@ -114,9 +116,11 @@ def test_concurrent_submits_then_pollers(server_factory: Any) -> None:
         states = {j["state"] for j in httpx.get(f"{server.url}/mltf/api/jobs", headers=server.headers,
                                                   timeout=120).json()["jobs"] if j["id"] in ids}
         print(f"LOAD: states of the submitted jobs at the end: {sorted(states)}")
-        # the server's own blocking must stay under 50 ms; what the idle loop shows is the machine's, not ours
-        if lag["max_block_ms"] >= MAX_LAG_MS + idle["max_block_ms"]:
-            pytest.xfail(f"defect: /tmp/mltf-patches/07-job-list-off-the-event-loop.patch and "
-                         f"08-parse-the-job-store-once-per-change.patch: loop blocked {lag} (idle {idle})")
+        # 50 pollers while jobs change state: the server's own blocking must stay under 50 ms, measured as the
+        # loop thread's CPU time in any one callback. The timer's wall-clock lateness (printed above) also
+        # counts the OS not running the process at all on a saturated 2-core machine, which no server code can
+        # prevent. (During the submit burst the longest callback is tornado accepting all the new connections
+        # at once, printed above too.)
+        assert lag["max_callback_cpu_ms"] < MAX_LAG_MS, lag
     finally:
         scancel(slurm_jobs_under(str(server.state)))

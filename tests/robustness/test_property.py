@@ -109,7 +109,6 @@ def test_bad_parameter_names_are_refused(name: str) -> None:
         validate_params(entry, {name: "1"})
 
 
-@pytest.mark.xfail(strict=False, reason="defect: /tmp/mltf-patches/03-non-utf8-text-is-bad-input.patch")
 @given(TEXT, st.integers(0xDC80, 0xDCFF))
 def test_lone_surrogates_are_refused(text: str, code: int) -> None:
     """A non-UTF-8 byte (as Python decodes file names and argv) cannot reach MLflow or the batch script."""
