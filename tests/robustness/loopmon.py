@@ -3,7 +3,8 @@
 Two measures: a timer every TICK_MS records how late it fires (wall time: includes the OS not scheduling the
 process on a busy machine), and every loop callback's CPU time on the loop thread (``time.thread_time``:
 the blocking our code does, without the machine's scheduling or GIL waits). ``GET /mltf-test/loop[?reset=1]``
-(token auth) answers the largest of each since the last reset in ms, and what the slowest callback was. Enabled only by the robustness tests' own server config
+(token auth) answers the largest of each since the last reset in ms, and what the slowest callback was.
+Enabled only by the robustness tests' own server config
 (``ServerApp.jpserver_extensions: {"tests.robustness.loopmon": true}``).
 """
 

@@ -107,7 +107,8 @@ def test_concurrent_submits_then_pollers(server_factory: Any) -> None:
             f"(longest callback {submit_lag['max_callback_cpu_ms']} ms CPU: {submit_lag['slowest_callback'][:100]}) "
             f"during submits; {POLLERS} pollers x {POLL_SECONDS:.0f} s: {requests_done} GET /jobs, p50 {p50:.0f} ms, "
             f"p99 {p99:.0f} ms, {len(errors)} errors, loop max block {lag['max_block_ms']} ms "
-            f"({lag['over_50ms']} ticks over 50 ms of {lag['ticks']}); longest callback {lag['max_callback_cpu_ms']} ms "
+            f"({lag['over_50ms']} ticks over 50 ms of {lag['ticks']}); "
+            f"longest callback {lag['max_callback_cpu_ms']} ms "
             f"of loop-thread CPU ({lag['slowest_callback'][:120]}); idle baseline {idle['max_block_ms']} ms, "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
