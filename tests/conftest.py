@@ -135,6 +135,24 @@ def client(stack: str, manager_traits: dict[str, Any]) -> Iterator[Any]:
     c.close()
 
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture
+def iris(tmp_path: Path) -> Path:
+    """A copy of the scikit-learn example project."""
+    return Path(shutil.copytree(EXAMPLES / "sklearn-iris", tmp_path / "iris"))
+
+
+@pytest.fixture
+def sleeper(tmp_path: Path) -> Path:
+    """A directory without an MLproject whose script sleeps for five minutes (for cancel tests)."""
+    target = tmp_path / "sleeper"
+    target.mkdir()
+    (target / "sleep.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
+    return target
+
+
 def mlflow_run(run_id: str) -> Any:
     from mlflow.tracking import MlflowClient
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -17,19 +16,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from jupyter_mltf.api import Client, JobHandle
 from jupyter_mltf.magics import MLTFMagics
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "notebooks"
 MAGICS = ("mltf_submit", "mltf_jobs", "mltf_logs", "mltf_cancel", "mltf_panel")
 
 pytestmark = [pytest.mark.slurm]
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[Client]:
-    state = tmp_path / "state"
-    c = Client(backend="slurm", store_path=str(state / "jobs.sqlite"), jobs_dir=str(state / "jobs"),
-               archives_dir=str(state / "archives"), poll_interval=1.0)
-    yield c
-    c.close()
 
 
 @pytest.fixture
@@ -39,19 +28,6 @@ def shell(client: Client) -> Iterator[InteractiveShell]:
     sh.register_magics(MLTFMagics(sh, client=client))  # the same magics, on this test's isolated client
     yield sh
     InteractiveShell.clear_instance()
-
-
-@pytest.fixture
-def iris(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(EXAMPLES / "sklearn-iris", tmp_path / "iris"))
-
-
-@pytest.fixture
-def sleeper(tmp_path: Path) -> Path:
-    target = tmp_path / "sleeper"
-    target.mkdir()
-    (target / "sleep.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
-    return target
 
 
 def run(shell: InteractiveShell, line: str, cell: str | None = None) -> Any:

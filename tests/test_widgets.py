@@ -5,7 +5,6 @@ the background refresh never blocks the kernel."""
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,31 +18,8 @@ from jupyter_mltf.api import Client
 from jupyter_mltf.models import Job, JobState
 from jupyter_mltf.widgets import JobStatusLine, SubmitPanel, metrics_svg, state_html
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "notebooks"
 
 pytestmark = [pytest.mark.slurm]
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[Client]:
-    state = tmp_path / "state"
-    c = Client(backend="slurm", store_path=str(state / "jobs.sqlite"), jobs_dir=str(state / "jobs"),
-               archives_dir=str(state / "archives"), poll_interval=1.0)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def iris(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(EXAMPLES / "sklearn-iris", tmp_path / "iris"))
-
-
-@pytest.fixture
-def sleeper(tmp_path: Path) -> Path:
-    target = tmp_path / "sleeper"
-    target.mkdir()
-    (target / "sleep.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
-    return target
 
 
 @pytest.fixture
