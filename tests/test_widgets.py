@@ -18,7 +18,6 @@ from jupyter_mltf.api import Client
 from jupyter_mltf.models import Job, JobState
 from jupyter_mltf.widgets import JobStatusLine, SubmitPanel, metrics_svg, state_html
 
-
 pytestmark = [pytest.mark.slurm]
 
 
