@@ -75,7 +75,7 @@ class Server:
         os.makedirs(os.path.join(root, "proj"), exist_ok=True)
         config = {
             "ServerApp": {
-                "jpserver_extensions": {"_mltf_bench_loopmon": True, "jupyter_mltf": True},
+                "jpserver_extensions": {"tests.robustness.loopmon": True, "jupyter_mltf": True},
                 "open_browser": False,
                 "port_retries": 0,
             },
@@ -95,7 +95,7 @@ class Server:
             JUPYTER_CONFIG_DIR=cfg_dir,
             JUPYTER_RUNTIME_DIR=os.path.join(work, "runtime"),
             JUPYTER_DATA_DIR=os.path.join(work, "data"),
-            PYTHONPATH=os.path.dirname(os.path.abspath(__file__)),
+            PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),  # tests.robustness.loopmon
         )
         self.log_path = os.path.join(work, "server.log")
         argv = [
@@ -188,9 +188,9 @@ async def load(server: Server, args: Any, rep: c.Report) -> None:
         for i in range(args.rounds):
             order = ["jobs", "health"] if i % 2 == 0 else ["health", "jobs"]
             for k in order:
-                await client.get(f"{server.url}/mltf-bench/loop", params={"reset": "1"})
+                await client.get(f"{server.url}/mltf-test/loop", params={"reset": "1"})
                 got, dt, bad = await phase(client, endpoints[k], args.requests, args.clients, args.time_limit)
-                meter = (await client.get(f"{server.url}/mltf-bench/loop")).json()
+                meter = (await client.get(f"{server.url}/mltf-test/loop")).json()
                 lat[k] += got
                 wall[k] += dt
                 errs[k] += bad

@@ -373,7 +373,7 @@ class MLTFManager(LoggingConfigurable):
         }
 
     async def preview(self, path: str, notebook: str | None = None) -> Preview:
-        directory = self.resolve_dir(path)
+        directory = await asyncio.to_thread(self.resolve_dir, path)
         project: Project | None = None
         project_error = None
         try:
@@ -413,7 +413,7 @@ class MLTFManager(LoggingConfigurable):
         )
 
     async def submit(self, req: SubmitRequest) -> Job | DryRun:
-        directory = self.resolve_dir(req.path)
+        directory = await asyncio.to_thread(self.resolve_dir, req.path)
         for what in ("entry_point", "name", "experiment", "notebook", "script"):
             _require_utf8(what, getattr(req, what))
         if req.idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(req.idempotency_key):

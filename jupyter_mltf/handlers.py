@@ -10,7 +10,6 @@ logged with its traceback and answered with a generic 500. The route table lives
 
 from __future__ import annotations
 
-import asyncio
 import json
 from http.client import responses
 from types import TracebackType
@@ -58,15 +57,11 @@ class MLTFAPIHandler(APIHandler):
     def root_dir(self) -> str:
         return str(self.settings["server_root_dir"])
 
-    async def check_path(self, path: Any) -> str:
-        """``path`` (relative to the server root) checked by the manager's one root-dir check, off the loop.
-
-        Refuses ``..`` and absolute paths (403), symlinks leading out of the root (403), and paths that are
-        not an existing directory (400). Returns ``path`` unchanged: the manager resolves it again itself.
-        """
+    @staticmethod
+    def require_path(path: Any) -> str:
+        """``path`` must name a directory relative to the server root; the manager checks where it leads."""
         if not isinstance(path, str) or not path.strip():
             raise InvalidRequest("'path' is missing: give the project directory relative to the server root")
-        await asyncio.to_thread(self.manager.resolve_dir, path)
         return path
 
     def json_body(self) -> dict[str, Any]:
@@ -186,8 +181,7 @@ class PreviewHandler(MLTFAPIHandler):
         notebook = body.get("notebook")
         if notebook is not None and not isinstance(notebook, str):
             raise InvalidRequest("'notebook' must be a string: the notebook's file name in the directory")
-        path = await self.check_path(body.get("path"))
-        preview = await self.manager.preview(path, notebook=notebook)
+        preview = await self.manager.preview(self.require_path(body.get("path")), notebook=notebook)
         self.write_json(preview.to_dict())
 
 
@@ -208,7 +202,7 @@ class JobsHandler(MLTFAPIHandler):
         from .core import DryRun, SubmitRequest
 
         request = SubmitRequest.from_dict(self.json_body())
-        await self.check_path(request.path)
+        self.require_path(request.path)
         result = await self.manager.submit(request)
         if isinstance(result, DryRun):
             self.write_json(result.to_dict(), status=200)

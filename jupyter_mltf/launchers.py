@@ -8,11 +8,11 @@ and the rendezvous host is the first host of ``SLURM_JOB_NODELIST``, on a port d
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,15 @@ class Topology:
 def _first_host(nodelist: str) -> str:
     if not nodelist:
         return "127.0.0.1"
-    try:
-        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=10)
-        hosts = out.stdout.split()
+    from .errors import MLTFError
+    from .procs import run_cmd
+
+    try:  # the runner is synchronous: one short event loop for the one Slurm call
+        _, out, _ = asyncio.run(run_cmd(["scontrol", "show", "hostnames", nodelist], timeout=10))
+        hosts = out.split()
         if hosts:
             return hosts[0]
-    except (OSError, subprocess.TimeoutExpired):
+    except MLTFError:
         pass
     return nodelist.split(",")[0]
 

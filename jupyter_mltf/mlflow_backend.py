@@ -10,7 +10,6 @@ import json
 import os
 from typing import Any
 
-from mlflow.entities import RunStatus
 from mlflow.projects.backend.abstract_backend import AbstractBackend
 from mlflow.projects.submitted_run import SubmittedRun
 
@@ -40,7 +39,7 @@ class MLTFSubmittedRun(SubmittedRun):  # type: ignore[misc]
     def get_status(self) -> str:
         state = JobState(self._handle.status)
         if state.is_terminal:
-            return str(RunStatus.to_string(RunStatus.from_string(state.mlflow_status or "FAILED")))
+            return state.mlflow_status or "FAILED"
         return "RUNNING" if state in (JobState.RUNNING, JobState.COMPLETING) else "SCHEDULED"
 
     def cancel(self) -> None:

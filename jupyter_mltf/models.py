@@ -193,6 +193,7 @@ class Job:
     idempotency_key: str | None = None
     sweep: dict[str, Any] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    mlflow_pending: bool = False  # ended while MLflow was unreachable: its run still has to be closed
 
     @property
     def elapsed(self) -> float | None:

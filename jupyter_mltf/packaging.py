@@ -24,6 +24,7 @@ from typing import Any
 import pathspec
 
 from .errors import ProjectError, TooLarge
+from .formatting import format_bytes
 
 # directories never shipped (name match at any depth)
 DEFAULT_EXCLUDED_DIRS = {
@@ -225,14 +226,6 @@ def check_size(sel: Selection, limit_bytes: int) -> None:
             f"largest files: {worst}. "
             "Add them to .mltfignore (or .gitignore) and read data from shared storage instead"
         )
-
-
-def format_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 def _tarinfo(name: str, size: int, mode: int) -> tarfile.TarInfo:

@@ -109,7 +109,20 @@ def _scratch(job_dir: str) -> str:
     return tempfile.mkdtemp(prefix=f"mltf-{os.environ.get('SLURM_JOB_ID', 'local')}-", dir=base)
 
 
-def _child_env(spec: dict[str, Any], bin_dir: str, token: str | None) -> dict[str, str]:
+def entry_point_bin_dir(spec: dict[str, Any], workdir: str) -> str:
+    """Where the entry point's ``python`` comes from: the notebook's env, or the project's cached env."""
+    bin_dir = os.path.dirname(spec.get("python") or sys.executable)
+    if spec.get("env_manager") == "project" and spec.get("env_spec"):
+        from .envs import ensure_env
+
+        t0 = time.monotonic()
+        bin_dir, built = ensure_env(Path(workdir) / spec["env_spec"], spec["envs_dir"], spec["python"])
+        _say(("built" if built else "reusing cached") + f" project env in {time.monotonic() - t0:.1f}s: {bin_dir}")
+    return bin_dir
+
+
+def child_env(spec: dict[str, Any], bin_dir: str, token: str | None) -> dict[str, str]:
+    """The entry point's environment: the job's MLflow run (``spec["run_id"]``), no other run's settings."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_TOKEN")}
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "/usr/bin:/bin")
     env["PYTHONUNBUFFERED"] = "1"
@@ -189,17 +202,11 @@ def run(spec_path: str) -> int:
         from .packaging import extract_archive
 
         extract_archive(spec["archive"], workdir)
-        bin_dir = os.path.dirname(spec.get("python") or sys.executable)
-        if spec.get("env_manager") == "project" and spec.get("env_spec"):
-            from .envs import ensure_env
-
-            t0 = time.monotonic()
-            bin_dir, built = ensure_env(Path(workdir) / spec["env_spec"], spec["envs_dir"], spec["python"])
-            _say(("built" if built else "reusing cached") + f" project env in {time.monotonic() - t0:.1f}s: {bin_dir}")
+        bin_dir = entry_point_bin_dir(spec, workdir)
         from .launchers import launch_argv
 
         argv = launch_argv(spec, workdir, topo)
-        env = _child_env(spec, bin_dir, token)
+        env = child_env(spec, bin_dir, token)
         env.update(topo.env())
         if not is_leader:
             env["MLTF_FOLLOWER"] = "1"

@@ -32,11 +32,10 @@ CREATE INDEX IF NOT EXISTS jobs_native ON jobs (backend, native_id);
 CREATE INDEX IF NOT EXISTS jobs_poll ON jobs (needs_poll);
 """
 _COLUMNS = "(id, backend, native_id, idempotency_key, submitted_at, needs_poll, data) VALUES (?,?,?,?,?,?,?)"
-RECONCILE_PENDING = "mlflow-reconcile-pending"
 
 
 def _row(job: Job) -> tuple[object, ...]:
-    needs_poll = not job.state.is_terminal or job.reason == RECONCILE_PENDING
+    needs_poll = not job.state.is_terminal or job.mlflow_pending
     return (
         job.id,
         job.backend,

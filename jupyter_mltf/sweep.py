@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -248,7 +247,9 @@ def run_sweep_task(spec: dict[str, Any], job_dir: str) -> int:
         print(f"[mltf] warning: MLflow: {exc}", flush=True)
     workdir = tempfile.mkdtemp(prefix=f"mltf-sweep-{task}-", dir=os.environ.get("TMPDIR") or job_dir)
     extract_archive(spec["archive"], workdir)
-    bin_dir = os.path.dirname(spec.get("python") or sys.executable)
+    from .runner import child_env, entry_point_bin_dir
+
+    bin_dir = entry_point_bin_dir(spec, workdir)  # trials honour env_manager like any job
     study = open_study(spec, job_dir)
     metric = sweep["metric"]
 
@@ -274,17 +275,8 @@ def run_sweep_task(spec: dict[str, Any], job_dir: str) -> int:
 
         client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         trial.set_user_attr("mlflow_run_id", run_id)
-        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_EXPERIMENT_NAME",)}
-        env.update(
-            {
-                "PATH": bin_dir + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
-                "PYTHONUNBUFFERED": "1",
-                "MLFLOW_RUN_ID": run_id,
-                "MLFLOW_EXPERIMENT_ID": spec["experiment_id"],
-                "MLFLOW_TRACKING_URI": spec.get("tracking_uri") or "",
-                "MLTF_TRIAL": str(trial.number),
-            }
-        )
+        env = child_env({**spec, "run_id": run_id}, bin_dir, os.environ.get("MLFLOW_TRACKING_TOKEN"))
+        env["MLTF_TRIAL"] = str(trial.number)
         print(f"[mltf] trial {trial.number} (task {task}): {command}", flush=True)
         proc = subprocess.Popen(["bash", "-c", command], cwd=workdir, env=env, start_new_session=True)
         current["proc"] = proc

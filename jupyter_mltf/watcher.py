@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from . import tracking
 from .models import Job, JobState, StatusInfo
-from .store import RECONCILE_PENDING
 
 if TYPE_CHECKING:
     from .core import MLTFManager
@@ -57,7 +56,7 @@ class StatusWatcher:
         tracked = await asyncio.to_thread(store.needing_poll)
         jobs = [j for j in tracked if not j.state.is_terminal]
         # a terminal job whose run was not closed yet (MLflow was down) is retried too
-        pending_runs = [j for j in tracked if j.state.is_terminal and j.run_id and j.reason == RECONCILE_PENDING]
+        pending_runs = [j for j in tracked if j.state.is_terminal and j.run_id and j.mlflow_pending]
         changed: list[Job] = []
         by_backend: dict[str, list[Job]] = {}
         for job in jobs:
@@ -88,7 +87,6 @@ class StatusWatcher:
                         except Exception:  # a UI callback must not stop the watcher
                             log.exception("status listener failed")
         for job in pending_runs:
-            job.reason = None
             await self._reconcile(job)
             changed.append(job)
         await asyncio.to_thread(store.save_many, changed)
@@ -103,10 +101,11 @@ class StatusWatcher:
             await asyncio.to_thread(tracking.reconcile, job.tracking_uri, job.run_id, status, note)
             if job.sweep:
                 await self.manager.finish_sweep(job)
+            job.mlflow_pending = False
         except Exception as exc:
             # MLflow down: remember to try again on a later poll
             log.warning("could not reconcile MLflow run %s: %s", job.run_id, exc)
-            job.reason = RECONCILE_PENDING
+            job.mlflow_pending = True
 
     # ------------------------------------------------------------------------------------------------
     def start(self) -> None:

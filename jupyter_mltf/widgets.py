@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from .errors import MLTFError
+from .formatting import format_bytes as fmt_bytes
+from .formatting import format_duration
 from .models import Job, JobState
-from .packaging import format_bytes as fmt_bytes
 
 if TYPE_CHECKING:
     from .api import Client, JobHandle
@@ -58,16 +59,7 @@ def error_html(message: str) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    return "" if seconds is None else format_duration(seconds)
 
 
 def run_link(job: Job) -> str:

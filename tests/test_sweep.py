@@ -72,7 +72,7 @@ def test_sweep_runs_as_one_array(client, make_project):
     assert parent.data.metrics["best_loss"] == pytest.approx(best)
     tasks = {c.data.tags["mltf.array_task"] for c in children}
     assert len(tasks) > 1  # trials really ran in parallel array tasks
-    trials = client.manager and client._run(client.manager.sweep_trials(handle.id))
+    trials = client.sweep_trials(handle.id)
     assert len(trials) == 12 and trials[0]["trial"] == 0
 
 

@@ -69,17 +69,6 @@ def explain_reason(reason: str | None) -> str:
     return f"{words} ({reason})" if words else reason
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
 def check_presets(presets: Sequence[Mapping[str, Any]]) -> None:
     """Raise ValueError for a malformed preset list (a site's config mistake, not a user's)."""
     keys = set()

@@ -34,6 +34,7 @@ from tornado import web
 from traitlets import Dict, Float, List, Unicode, default
 
 from ..errors import CommandError, MLTFError
+from ..formatting import format_duration
 from ..models import JobState, Partition
 from ..procs import run_cmd
 from . import form as spawn_form
@@ -479,7 +480,7 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
             elif status and status.state in PENDING_STATES:
                 where = f" on partition {self.req_partition}" if self.req_partition else ""
                 message = (
-                    f"Slurm job {self.job_id} is queued{where} for {spawn_form.format_duration(waited)}: "
+                    f"Slurm job {self.job_id} is queued{where} for {format_duration(waited)}: "
                     f"{spawn_form.explain_reason(status.reason)}"
                 )
                 pct = 40

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from ..conftest import missing
+
 # the cluster answers slowly at times (sinfo under load): give UI assertions more than the default 5 s
 expect.set_options(timeout=20_000)
 
@@ -118,7 +120,7 @@ def artifacts() -> Path:
 def lab(stack: str, artifacts: Path) -> Iterator[dict[str, Any]]:
     """`jupyter lab` on a free port, token auth, a temp root with two example projects."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (scripts/setup.sh installs Debian's chromium)")
+        missing(f"{CHROMIUM} is not installed (scripts/setup.sh installs Debian's chromium)")
     tmp = Path(tempfile.mkdtemp(prefix="mltf-lab-"))
     root, workspaces, settings, config = (tmp / d for d in ("root", "workspaces", "settings", "config"))
     for d in (root, workspaces, settings, config):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_mltf.errors import ResourceError
+from jupyter_mltf.formatting import format_duration
 from jupyter_mltf.hub import form
 from jupyter_mltf.models import Partition
 
@@ -132,6 +133,6 @@ def test_pending_reasons_and_durations_in_words() -> None:
     assert "QOS" in form.explain_reason("QOSGrpCpuLimit")
     assert form.explain_reason("Weird") == "Weird"
     assert form.explain_reason(None) == "no reason given yet"
-    assert form.format_duration(42) == "42 s"
-    assert form.format_duration(125) == "2 min 05 s"
-    assert form.format_duration(3720) == "1 h 02 min"
+    assert format_duration(42) == "42 s"
+    assert format_duration(125) == "2 min 05 s"
+    assert format_duration(3720) == "1 h 02 min"

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import requests
 
+from ..conftest import missing
+
 MLTF_HOME = os.environ.get("MLTF_HOME", "/opt/mltf")
 HUB_DIR = Path(MLTF_HOME) / "lab" / "hub"
 HUB = os.environ.get("MLTF_HUB_URL", "http://127.0.0.1:" + os.environ.get("MLTF_HUB_PORT", "8000"))
@@ -47,12 +49,15 @@ def _hub_up() -> bool:
 
 
 TOKEN = _hub_token()
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(TOKEN is None, reason=f"no hub token readable at {HUB_DIR}/ci-token (scripts/hub/up.sh)"),
-    pytest.mark.skipif(not _hub_up(), reason=f"JupyterHub is not up at {HUB} (scripts/hub/up.sh)"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-]
+pytestmark = [pytest.mark.hub, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+@pytest.fixture(autouse=True)
+def _hub_is_up() -> None:
+    if TOKEN is None:
+        missing(f"no hub token readable at {HUB_DIR}/ci-token (scripts/hub/up.sh)")
+    if not _hub_up():
+        missing(f"JupyterHub is not up at {HUB} (scripts/hub/up.sh)")
 H = {"Authorization": f"token {TOKEN}"}
 
 

@@ -169,12 +169,12 @@ def test_mlflow_down_while_the_job_runs(quick_mlflow_retries: None, client: Any,
         assert job.state is JobState.COMPLETED, handle.logs()  # the job ran to its end without MLflow
         assert "tick 7" in handle.logs()
         time.sleep(2)
-        assert client.job(handle.id).reason == "mlflow-reconcile-pending"
+        assert client.job(handle.id).mlflow_pending
     finally:
         _start_again("mlflow")
     wait_until("the watcher to close the run", lambda: (client.job(handle.id), run_status(handle.run_id))[1]
                == "FINISHED", 120, interval=1)
-    assert client.job(handle.id).reason != "mlflow-reconcile-pending"
+    assert not client.job(handle.id).mlflow_pending
 
 
 # ------------------------------------------------------------------------------------------ Jupyter server

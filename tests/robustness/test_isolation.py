@@ -24,6 +24,7 @@ import requests
 
 from jupyter_mltf.models import JobState
 
+from ..conftest import missing
 from .helpers import TRACKING_URI, scancel, slurm_jobs_under, wait_until, write_tiny
 
 pytestmark = [pytest.mark.slurm]
@@ -172,7 +173,7 @@ def _kernel_exec(base: str, headers: dict[str, str], code: str, timeout: float =
 def bob_session(stack: str) -> Iterator[tuple[str, dict[str, str]]]:
     token = _hub_token()
     if not _hub_up(token):
-        pytest.skip("the hub is not up (scripts/hub/up.sh) or its CI token is not readable")
+        missing("the hub is not up (scripts/hub/up.sh) or its CI token is not readable")
     headers = {"Authorization": f"token {token}"}
     api = f"{HUB}/hub/api"
 
