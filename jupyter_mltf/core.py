@@ -27,7 +27,7 @@ from traitlets.utils.importstring import import_item
 
 from . import packaging, tracking
 from .backends.base import Backend, JobSpec
-from .errors import InvalidRequest, JobNotFound, MLTFError, PermissionDenied, ProjectError
+from .errors import DuplicateSubmission, InvalidRequest, JobNotFound, MLTFError, PermissionDenied, ProjectError
 from .models import Job, JobState, LogChunk, Partition, Resources
 from .project import EntryPoint, Project, load_project, render_command, validate_params
 from .resources import check_against_partitions, parse_resources
@@ -506,8 +506,6 @@ class MLTFManager(LoggingConfigurable):
         if req.idempotency_key:
             existing = await asyncio.to_thread(self.store.find_by_key, req.idempotency_key)
             if existing is not None:
-                from .errors import DuplicateSubmission
-
                 raise DuplicateSubmission(
                     f"already submitted with this idempotency key as job {existing.id}", job_id=existing.id
                 )
@@ -647,16 +645,19 @@ class MLTFManager(LoggingConfigurable):
             return False
         return True
 
-    async def list_jobs(self, refresh: bool = True) -> list[Job]:
+    async def _current(self, refresh: bool) -> None:
+        """Bring the cache up to date: rebuilt if lost, then one (shared, rate-limited) status poll."""
         await self._rebuild_if_needed()
         if refresh:
             await self.watcher.refresh()
+
+    async def list_jobs(self, refresh: bool = True) -> list[Job]:
+        await self._current(refresh)
         return await asyncio.to_thread(self.store.all)
 
     async def list_jobs_json(self) -> str:
         """The job list as the REST API sends it, serialised once for all the clients polling it."""
-        await self._rebuild_if_needed()
-        await self.watcher.refresh()
+        await self._current(refresh=True)
         return await asyncio.to_thread(self.store.all_json)
 
     async def _job(self, job_id: str) -> Job:

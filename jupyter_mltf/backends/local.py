@@ -15,7 +15,7 @@ import time
 from ..errors import JobNotFound
 from ..models import Capabilities, Job, JobState, LogChunk, StatusInfo
 from ..procs import run_cmd
-from .base import Backend, JobSpec
+from .base import Backend, DiscoveredJob, JobSpec
 from .slurm import clean_submit_env, read_log_file
 
 
@@ -88,6 +88,28 @@ class LocalBackend(Backend):
             return StatusInfo(JobState.RUNNING, started_at=started, nodes=[os.uname().nodename])
         # the process is gone without writing its result: killed hard, like a node failure
         return StatusInfo(JobState.NODE_FAIL, reason="process ended without reporting", ended_at=time.time())
+
+    async def discover(self) -> list[DiscoveredJob]:
+        """Local jobs have no scheduler to ask: read them back from the job directories' records."""
+        jobs_dir = getattr(self.parent, "jobs_dir", None)
+        if not jobs_dir or not os.path.isdir(jobs_dir):
+            return []
+
+        def scan() -> list[DiscoveredJob]:
+            found = []
+            for name in sorted(os.listdir(jobs_dir)):
+                try:
+                    with open(os.path.join(jobs_dir, name, "job.json"), encoding="utf-8") as fh:
+                        job = Job.from_dict(json.load(fh))
+                except (OSError, ValueError, TypeError, KeyError):
+                    continue
+                if job.backend != self.name:
+                    continue
+                found.append(DiscoveredJob(native_id=job.native_id, job_id=job.id, run_id=job.run_id,
+                                           name=job.name, submitted_at=job.submitted_at, status=self._status(job)))
+            return found
+
+        return await asyncio.to_thread(scan)
 
     async def statuses(self, jobs: list[Job]) -> dict[str, StatusInfo]:
         return {j.native_id: self._status(j) for j in jobs if j.native_id}

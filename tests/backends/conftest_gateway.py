@@ -14,6 +14,7 @@ from here. Nothing in it is faked on the gateway's side:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -25,11 +26,11 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import httpx
@@ -41,6 +42,18 @@ REPO = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPO / "scripts" / "gateway" / "setup-venv.sh"
 REALM = "mltf-test"
 CLIENT_ID = "mlflow"
+
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private loop (leaves whatever loop pytest-jupyter set alone)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def free_port() -> int:

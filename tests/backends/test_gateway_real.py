@@ -16,9 +16,8 @@ import socket
 import stat
 import time
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -28,40 +27,20 @@ from jupyter_mltf.backends.gateway import GatewayBackend
 from jupyter_mltf.errors import AuthenticationError, BackendUnavailable, CapabilityMissing, http_status
 from jupyter_mltf.models import Job, JobState, Resources
 
-try:
-    from .conftest_gateway import (  # type: ignore[import-not-found]
-        GatewayServer,
-        LocalIdP,
-        gateway_server,
-        local_idp,
-        make_archive,
-        make_project,
-        pyenv_cache,
-    )
-except ImportError:
-    from conftest_gateway import (  # type: ignore[no-redef]
-        GatewayServer,
-        LocalIdP,
-        gateway_server,
-        local_idp,
-        make_archive,
-        make_project,
-        pyenv_cache,
-    )
+from .conftest_gateway import (
+    GatewayServer,
+    LocalIdP,
+    gateway_server,
+    local_idp,
+    make_archive,
+    make_project,
+    pyenv_cache,
+    run,
+)
 
 __all__ = ["gateway_server", "local_idp", "pyenv_cache"]  # fixtures used by name
 
-T = TypeVar("T")
 TRAIN = "import sys\nprint('HELLO-FROM-THE-PROJECT', flush=True)\nsys.exit(0)\n"
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a private loop (leaves whatever loop pytest-jupyter set alone)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
 
 
 def closed_port() -> int:

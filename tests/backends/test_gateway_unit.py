@@ -29,16 +29,10 @@ from jupyter_mltf.errors import (
 )
 from jupyter_mltf.models import Job, JobState, Resources
 
+from .conftest_gateway import run
+
 T = TypeVar("T")
 URL = "https://gw.example.org"
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
 
 
 def jwt_like(exp: float, sub: str = "alice") -> str:

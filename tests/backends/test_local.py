@@ -35,3 +35,20 @@ def test_local_cancel(local_client, make_project):
     job = handle.wait(30)
     assert job.state is JobState.CANCELLED
     assert mlflow_run(handle.run_id).info.status == "KILLED"
+
+
+def test_local_jobs_survive_a_lost_store(local_client, make_project, manager_traits):
+    import os
+
+    from jupyter_mltf.api import Client
+
+    handle = local_client.submit(str(make_project()))
+    handle.wait(120)
+    local_client.close()
+    os.unlink(manager_traits["store_path"])
+    fresh = Client(backend="local", **manager_traits)
+    try:
+        job = fresh.job(handle.id)
+        assert job.state is JobState.COMPLETED and job.run_id == handle.run_id
+    finally:
+        fresh.close()

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from ..conftest import missing
+from ..conftest import missing, wait_until
 
 MLTF_HOME = os.environ.get("MLTF_HOME", "/opt/mltf")
 HUB_DIR = Path(MLTF_HOME) / "lab" / "hub"
@@ -84,20 +84,9 @@ def session_jobs(user: str = USER) -> list[str]:
     return squeue("-u", user, "-n", SESSION_JOB, "-o", "%A").split()
 
 
-def wait_for(what: str, check: Any, timeout: float, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 def stop_server(user: str = USER) -> None:
     api("DELETE", f"/users/{user}/server")
-    wait_for(f"{user}'s server to stop", lambda: server_model(user) is None, 60)
+    wait_until(f"{user}'s server to stop", lambda: server_model(user) is None, 60)
 
 
 def diagnostics() -> str:
@@ -242,7 +231,7 @@ def session() -> Iterator[dict[str, Any]]:
     r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "gpu1"}})
     assert r.status_code in (201, 202), r.text
     try:
-        model = wait_for("the session to be ready", lambda: (m := server_model()) and m["ready"] and m, 150)
+        model = wait_until("the session to be ready", lambda: (m := server_model()) and m["ready"] and m, 150)
     except AssertionError:
         print(diagnostics())
         raise
@@ -317,8 +306,8 @@ def test_spawn_page_says_why_a_session_waits() -> None:
     finally:
         subprocess.run(["scancel", blocker], timeout=30)
         api("DELETE", f"/users/{other}/server", timeout=90)
-        wait_for(f"{other}'s pending session to go", lambda: server_model(other) is None, 60)
-    wait_for(f"{other}'s session job to go", lambda: not session_jobs(other), 60)
+        wait_until(f"{other}'s pending session to go", lambda: server_model(other) is None, 60)
+    wait_until(f"{other}'s session job to go", lambda: not session_jobs(other), 60)
 
 
 def test_session_is_a_gpu_slurm_job(session: dict[str, Any]) -> None:
@@ -417,7 +406,7 @@ def test_session_following_mltf_jobs_is_not_idle(session: dict[str, Any]) -> Non
             stamp = server_model()["last_activity"]  # type: ignore[index]
             return bool(stamp) and _ts(stamp) > since
 
-        wait_for("the keepalive to report activity", reported, 40, interval=2)
+        wait_until("the keepalive to report activity", reported, 40, interval=2)
     finally:
         subprocess.run(["scancel", job], timeout=30)
 
@@ -432,12 +421,12 @@ def test_hub_restart_keeps_the_session(session: dict[str, Any]) -> None:
     r = api("POST", "/shutdown", json={"servers": False, "proxy": True})
     assert r.status_code == 202
     t0 = time.monotonic()
-    wait_for("the hub to go down", lambda: not _hub_up(), 60, interval=0.2)
-    wait_for("the hub to come back", _hub_up, 90, interval=0.3)
+    wait_until("the hub to go down", lambda: not _hub_up(), 60, interval=0.2)
+    wait_until("the hub to come back", _hub_up, 90, interval=0.3)
     back = time.monotonic() - t0
-    model = wait_for("the session to be ready again", lambda: (m := server_model()) and m["ready"] and m, 60)
+    model = wait_until("the session to be ready again", lambda: (m := server_model()) and m["ready"] and m, 60)
     assert model["state"]["job_id"] == session["job_id"]
-    status = wait_for(
+    status = wait_until(
         "the session through the proxy",
         lambda: (r := requests.get(f"{HUB}/user/{USER}/api/status", headers=H, timeout=30)).status_code == 200 and r,
         60,
@@ -451,7 +440,7 @@ def test_stop_removes_the_slurm_job(session: dict[str, Any]) -> None:  # the ses
     t0 = time.monotonic()
     stop_server()
     job = session["job_id"]
-    wait_for(
+    wait_until(
         f"Slurm job {job} to end",
         lambda: squeue("-t", "all", "-j", job, "-o", "%T") in ("", "CANCELLED", "COMPLETED"),
         60,
@@ -467,7 +456,7 @@ def test_spawn_from_the_form_runs_the_chosen_resources(password: str) -> None:
     r = s.post(f"{HUB}/hub/spawn", data={"_xsrf": s.cookies.get("_xsrf", ""), **form}, timeout=90)
     assert r.status_code == 200, r.text[:1000]
     try:
-        model = wait_for("the form-spawned session", lambda: (m := server_model()) and m["ready"] and m, 150)
+        model = wait_until("the form-spawned session", lambda: (m := server_model()) and m["ready"] and m, 150)
         job = model["state"]["job_id"]
         assert squeue("-j", job, "-o", "%P|%C|%m|%l|%b") == "cpu|3|2G|1:00:00|N/A"
         options = api("GET", f"/users/{USER}").json()["servers"][""]["user_options"]

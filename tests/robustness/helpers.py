@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..conftest import wait_until  # noqa: F401  (re-exported to the robustness tests)
+
 TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
 HERE = Path(__file__).resolve().parent
 CTL = "/opt/mltf/src/scripts/stack/ctl.sh"
@@ -258,12 +260,3 @@ def mlflow_answers() -> bool:
         return False
 
 
-def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
