@@ -2,8 +2,8 @@
 
     python bench/bench_hub.py [--user bob] [--preset cpu] [-n 2 | --full (n=5)] [--out results.md]
 
-Needs the JupyterHub of scripts/hub/up.sh on http://127.0.0.1:8000 and its service token
-($MLTF_HOME/lab/hub/ci-token, readable by the test user); otherwise it prints "skipped: hub not up" and exits 0.
+Needs the JupyterHub of scripts/hub/up.sh on http://127.0.0.1:8000 and a token for the user's own server from
+scripts/hub/grant.sh (its sudo rule); otherwise it prints "skipped: hub not up" and exits 0.
 Ours: ``POST /hub/api/users/<user>/server`` with the preset (a Slurm job through MLTFSlurmSpawner) until the hub
 says the server is ready; the session job's RUNNING moment is noted on the way (squeue). Raw: ``sbatch`` of a
 job with the preset's resources until squeue says RUNNING. Interleaved; every session is stopped and every raw
@@ -13,6 +13,7 @@ job cancelled. A user who already has a session is left alone (skipped): run it 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,12 +23,21 @@ import httpx
 
 HUB = os.environ.get("MLTF_HUB_URL", "http://127.0.0.1:" + os.environ.get("MLTF_HUB_PORT", "8000"))
 SESSION_JOB = "jupyterhub-session"  # MLTFSlurmSpawner.req_job_name
-TOKEN_FILE = os.path.join(os.environ.get("MLTF_HOME", "/opt/mltf"), "lab", "hub", "ci-token")
+GRANT = os.path.join(os.environ.get("MLTF_HOME", "/opt/mltf"), "src", "scripts", "hub", "grant.sh")
 # the hub config's presets (hub_config/jupyterhub_config.py): the same resources for the raw job
 PRESETS = {
     "cpu": ["-p", "cpu", "-c", "2", "--mem", "4G"],
     "gpu1": ["-p", "gpu", "-c", "2", "--mem", "8G", "--gres=gpu:1"],
 }
+
+
+def granted_token(user: str) -> str:
+    """A short-lived token that can start, stop and read ``user``'s own server (never the admin token)."""
+    try:
+        done = subprocess.run(["sudo", "-n", GRANT, "token", user], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def skip(rep: c.Report, why: str) -> None:
@@ -58,13 +68,9 @@ def main() -> None:
         up = httpx.get(f"{HUB}/hub/api/", timeout=5).status_code == 200
     except httpx.HTTPError:
         up = False
-    try:
-        with open(TOKEN_FILE, encoding="utf-8") as fh:
-            token = fh.read().strip()
-    except OSError:
-        token = ""
+    token = granted_token(args.user) if up else ""
     if not up or not token:
-        skip(rep, f"hub not up (no answer from {HUB}/hub/api or no readable token at {TOKEN_FILE})")
+        skip(rep, f"hub not up (no answer from {HUB}/hub/api, or no token from `sudo -n {GRANT} token`)")
     if c.controller_down():
         skip(rep, "Slurm's controller does not answer (scripts/stack/up.sh)")
     api = httpx.Client(base_url=f"{HUB}/hub/api", headers={"Authorization": f"token {token}"}, timeout=60)

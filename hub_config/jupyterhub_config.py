@@ -48,19 +48,23 @@ c.JupyterHub.default_url = "/hub/home"
 
 # --------------------------------------------------------------------------------------- login
 # MLTF_HUB_AUTH=pam (default): the cluster's own accounts, as a site needs them.
-# MLTF_HUB_AUTH=dummy: demo/tests only; every allowed user logs in with the password in
-# MLTF_HUB_PASSWORD_FILE.
+# MLTF_HUB_AUTH=demo: demo/tests only; each user logs in with their own password, in the file
+# MLTF_HUB_PASSWORD_DIR/<user> that only that user and root can read (scripts/hub/up.sh writes them).
 AUTH = env("MLTF_HUB_AUTH", "pam")
 if AUTH == "dummy":
-    c.JupyterHub.authenticator_class = "dummy"
-    if not env("MLTF_HUB_PASSWORD_FILE"):
-        raise ValueError("MLTF_HUB_AUTH=dummy needs MLTF_HUB_PASSWORD_FILE (a file holding the shared password)")
-    with open(env("MLTF_HUB_PASSWORD_FILE")) as f:
-        c.DummyAuthenticator.password = f.read().strip()
+    raise ValueError(
+        "MLTF_HUB_AUTH=dummy (one password shared by every user) is gone: use MLTF_HUB_AUTH=demo with "
+        "MLTF_HUB_PASSWORD_DIR (one password file per user), or pam"
+    )
+if AUTH == "demo":
+    if not env("MLTF_HUB_PASSWORD_DIR"):
+        raise ValueError("MLTF_HUB_AUTH=demo needs MLTF_HUB_PASSWORD_DIR (a directory with one password file per user)")
+    c.JupyterHub.authenticator_class = "jupyter_mltf.hub.auth.DemoPasswordAuthenticator"
+    c.DemoPasswordAuthenticator.password_dir = env("MLTF_HUB_PASSWORD_DIR")
 else:
     c.JupyterHub.authenticator_class = "pam"
 # who may log in (comma separated; empty = every user the authenticator accepts, PAM only)
-USERS = [u for u in env("MLTF_HUB_USERS", "alice,bob" if AUTH == "dummy" else "").split(",") if u]
+USERS = [u for u in env("MLTF_HUB_USERS", "alice,bob" if AUTH == "demo" else "").split(",") if u]
 if USERS:
     c.Authenticator.allowed_users = set(USERS)
 elif AUTH == "pam":
@@ -92,20 +96,23 @@ c.JupyterHub.load_roles.append(
         "services": ["idle-culler"],
     }
 )
-# An admin service token for automation (tests, monitoring); only when a token file is given.
+# An admin service token for automation (the demo's down.sh, monitoring); only when a token file is given.
+# The file must be readable by root only: whoever holds the token acts on every user's server.
 if env("MLTF_HUB_CI_TOKEN_FILE"):
     with open(env("MLTF_HUB_CI_TOKEN_FILE")) as f:
         c.JupyterHub.services.append({"name": "ci-driver", "api_token": f.read().strip()})
     c.JupyterHub.load_roles.append(
         {
             "name": "ci-driver",
-            # access:servers lets it call sessions through the proxy; shutdown lets it restart the hub
+            # access:servers lets it call sessions through the proxy; shutdown lets it restart the hub;
+            # tokens lets it issue the short-lived, one-user tokens of scripts/hub/grant.sh
             "scopes": [
                 "admin:users",
                 "admin:servers",
                 "access:servers",
                 "list:users",
                 "read:users",
+                "tokens",
                 "shutdown",
             ],
             "services": ["ci-driver"],

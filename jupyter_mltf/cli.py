@@ -1,7 +1,9 @@
 """``jupyter mltf``: submit, list, status, logs, cancel (and preview, rebuild, login) from a terminal.
 
 Errors print one line that says what to do (``--debug`` shows the traceback); exit status 2 for bad
-input, 1 for a failed job or an unreachable cluster.
+input, 1 for a failed job or an unreachable cluster. Every name, path, parameter and message is printed
+through :func:`~jupyter_mltf.formatting.printable` (control, bidi and zero-width characters escaped); a job's
+own log keeps its bytes when piped and is escaped the same way on a terminal (:func:`write_log`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import json
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import InvalidRequest, MLTFError
+from .formatting import printable, printable_log
 from .models import Job
 
 RESOURCE_OPTIONS = (
@@ -104,12 +107,12 @@ def format_job_table(jobs: list[Job]) -> str:
         rows.append(
             (
                 j.id,
-                j.native_id or "-",
+                printable(j.native_id or "-"),
                 j.state.value,
                 _fmt_elapsed(j.elapsed),
                 str(j.resources.gpus),
-                j.name[:30],
-                j.reason or "",
+                printable(j.name)[:30],
+                printable(j.reason or ""),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -138,11 +141,19 @@ def format_job_detail(job: Job) -> str:
             "metrics    "
             + ", ".join(f"{k}={v:g}" for k, v in sorted(job.metrics.items()) if not k.startswith("system/"))
         )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose error line escapes the value it quotes (an option value may hold control characters)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {printable(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jupyter mltf", description="Submit projects to MLTF and follow them.")
+    parser = _Parser(prog="jupyter mltf", description="Submit projects to MLTF and follow them.")
     parser.add_argument("--backend", default=None, help="backend name (slurm, local, gateway); default: auto")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,11 +189,53 @@ def _client(ns: argparse.Namespace) -> Any:
     return Client(**traits)
 
 
+def write_log(text: str) -> None:
+    """A job's own output: its bytes as they are when piped or redirected (``> file`` keeps the exact log),
+    escaped on a terminal, where an escape sequence in it would act on the terminal instead of showing."""
+    sys.stdout.write(printable_log(text) if sys.stdout.isatty() else text)
+    sys.stdout.flush()
+
+
+def print_dry_run(result: Any) -> None:
+    print("# batch script\n" + printable(result.script, multiline=True))
+    print(f"# command: {printable(result.command)}")
+    print(f"# files ({len(result.files)}, {result.total_bytes} bytes, sha256 {result.content_hash[:16]}):")
+    for name in result.files:
+        print(f"  {printable(name)}")
+    if result.excluded:
+        print("# excluded:")
+        for item in result.excluded:
+            print(f"  {printable(item['path'])}  ({printable(item['reason'])})")
+    for note in result.project.get("notes") or []:
+        print(f"# note: {printable(note)}")
+    if result.project.get("generated"):
+        print("# generated MLproject:\n" + printable(result.project.get("mlproject", ""), multiline=True))
+
+
+def print_preview(pv: dict[str, Any]) -> None:
+    project = pv["project"]
+    if project:
+        print(f"project {printable(project['name'])}" + (" (MLproject proposed)" if project["generated"] else ""))
+        for note in project["notes"]:
+            print(f"  note: {printable(note)}")
+        for ep in project["entry_points"]:
+            params = ", ".join(f"{p['name']}:{p['type']}={p['default']}" for p in ep["parameters"])
+            line = f"entry point {ep['name']}: {ep['command']}" + (f"  [{params}]" if params else "")
+            print("  " + printable(line))
+    files = pv["files"]
+    print(f"{files['count']} files, {files['total_bytes']} bytes (limit {files['limit_bytes']})")
+    for item in files["largest"][:5]:
+        print(f"  {item['size']:>12}  {printable(item['path'])}")
+    for item in files["excluded"][:20]:
+        print(f"  excluded {printable(item['path'])} ({printable(item['reason'])})")
+    for warning in pv["warnings"]:
+        print(f"warning: {printable(warning)}")
+
+
 def _follow(client: Any, job_id: str) -> Job:
     try:
         for text in client.follow(job_id):
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            write_log(text)
     except KeyboardInterrupt:
         print(f"\nstopped following; job {job_id} goes on (`jupyter mltf cancel {job_id}` stops it)")
         raise SystemExit(130) from None
@@ -203,53 +256,25 @@ def run(argv: list[str]) -> int:
         from .core import DryRun
 
         if isinstance(result, DryRun):
-            print("# batch script\n" + result.script)
-            print(f"# command: {result.command}")
-            print(f"# files ({len(result.files)}, {result.total_bytes} bytes, sha256 {result.content_hash[:16]}):")
-            for name in result.files:
-                print(f"  {name}")
-            if result.excluded:
-                print("# excluded:")
-                for item in result.excluded:
-                    print(f"  {item['path']}  ({item['reason']})")
-            notes = result.project.get("notes") or []
-            for note in notes:
-                print(f"# note: {note}")
-            if result.project.get("generated"):
-                print("# generated MLproject:\n" + result.project.get("mlproject", ""))
+            print_dry_run(result)
             return 0
         job = result.job
-        print(f"submitted job {job.id} ({job.backend} {job.native_id}); MLflow run {job.run_id}")
+        print(printable(f"submitted job {job.id} ({job.backend} {job.native_id}); MLflow run {job.run_id}"))
         if job.mlflow_url:
-            print(f"run: {job.mlflow_url}")
+            print(f"run: {printable(job.mlflow_url)}")
         if ns.wait:
             final = _follow(client, job.id)
-            print(
+            print(printable(
                 f"job {final.id} ended {final.state.value}" + (f"; run: {final.mlflow_url}" if final.mlflow_url else "")
-            )
+            ))
             return 0 if final.state.value == "COMPLETED" else 1
         return 0
     if ns.command == "preview":
         pv = client.preview(ns.path, ns.notebook).to_dict()
         if ns.json:
-            print(json.dumps(pv, indent=1))
+            print(json.dumps(pv, indent=1))  # ensure_ascii: every control character is a \u escape
             return 0
-        project = pv["project"]
-        if project:
-            print(f"project {project['name']}" + (" (MLproject proposed)" if project["generated"] else ""))
-            for note in project["notes"]:
-                print(f"  note: {note}")
-            for ep in project["entry_points"]:
-                params = ", ".join(f"{p['name']}:{p['type']}={p['default']}" for p in ep["parameters"])
-                print(f"  entry point {ep['name']}: {ep['command']}" + (f"  [{params}]" if params else ""))
-        files = pv["files"]
-        print(f"{files['count']} files, {files['total_bytes']} bytes (limit {files['limit_bytes']})")
-        for item in files["largest"][:5]:
-            print(f"  {item['size']:>12}  {item['path']}")
-        for item in files["excluded"][:20]:
-            print(f"  excluded {item['path']} ({item['reason']})")
-        for warning in pv["warnings"]:
-            print(f"warning: {warning}")
+        print_preview(pv)
         return 0
     if ns.command == "list":
         jobs = client.jobs()
@@ -263,11 +288,11 @@ def run(argv: list[str]) -> int:
         if ns.follow:
             _follow(client, ns.job_id)
         else:
-            sys.stdout.write(client.logs(ns.job_id).text)
+            write_log(client.logs(ns.job_id).text)
         return 0
     if ns.command == "cancel":
         job = client.cancel(ns.job_id)
-        print(f"job {job.id}: {job.state.value}")
+        print(printable(f"job {job.id}: {job.state.value}"))
         return 0
     if ns.command == "rebuild":
         jobs = client.rebuild()
@@ -287,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     except MLTFError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {printable(exc.message)}", file=sys.stderr)
         from .errors import http_status
 
         code = 2 if 400 <= http_status(exc) < 500 else 1

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,18 +28,20 @@ from traitlets.utils.importstring import import_item
 
 from . import packaging, tracking
 from .backends.base import Backend, JobSpec
-from .errors import DuplicateSubmission, InvalidRequest, JobNotFound, MLTFError, PermissionDenied, ProjectError
+from .errors import InvalidRequest, JobNotFound, MLTFError, PermissionDenied, ProjectError, ResourceError
+from .formatting import redact
 from .models import Job, JobState, LogChunk, Partition, Resources
 from .project import EntryPoint, Project, load_project, render_command, validate_params
-from .resources import check_against_partitions, parse_resources
+from .resources import check_against_partitions, parse_resources, read_gateway_config
 from .store import JobStore
 from .watcher import StatusWatcher
 
 BACKEND_GROUP = "jupyter_mltf.backends"
 GATEWAY_CONFIG = "gateway_config.json"
 CELL_SCRIPT = "mltf_cell.py"
+PARAMS_FILE = "params.json"  # the job's parameters, 0600: $MLTF_PARAMS_FILE in the entry point's environment
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
-_RUN_NAME = re.compile(r"^[^\x00-\x1f]{1,250}$")
+_RUN_NAME = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,250}$")  # no C0/C1 controls (ESC, CSI), no DEL
 
 
 def _require_utf8(what: str, value: str | None) -> None:
@@ -159,6 +162,66 @@ class DryRun:
         }
 
 
+@dataclass
+class _Plan:
+    """A submit that passed every check; nothing has been created for it yet."""
+
+    req: SubmitRequest
+    directory: Path
+    project: Project
+    entry: EntryPoint
+    params: dict[str, str]
+    command: str
+    resources: Resources
+    selection: packaging.Selection
+    extra: dict[str, bytes]
+    sweep: dict[str, Any] | None
+    env_manager: str
+    launcher: str
+    experiment: str
+    stop_grace: float | None
+
+
+@dataclass
+class _Made:
+    """What a submit has created so far, so that a failure undoes exactly that."""
+
+    run_id: str | None = None
+    job_dir: str | None = None
+    job: Job | None = None
+
+
+def _write_private(path: str, text: str) -> str:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _build_archive(
+    selection: packaging.Selection, archives_dir: str, extra: dict[str, bytes]
+) -> tuple[str, str]:
+    """The project archive; a file that cannot be read while packing is named in a 4xx, not a 500."""
+    try:
+        return packaging.build_archive(selection, archives_dir, extra)
+    except OSError as exc:
+        name = str(exc.filename or "")
+        if name and not name.startswith(os.path.abspath(archives_dir)):
+            shown = os.path.relpath(name, selection.root) if name.startswith(str(selection.root)) else name
+            raise ProjectError(
+                f"cannot read {shown!r} while packing the project ({exc.strerror}): make it readable, "
+                "or add it to .mltfignore"
+            ) from None
+        raise
+
+
 class MLTFManager(LoggingConfigurable):
     """Submits, lists, follows and cancels MLTF jobs. Configure it as ``c.MLTFManager.<trait>``."""
 
@@ -211,6 +274,19 @@ class MLTFManager(LoggingConfigurable):
     write_generated_mlproject = Bool(
         True, help="Write the proposed MLproject into a directory that has none when it is submitted."
     ).tag(config=True)
+    archive_keep_days = Float(
+        7.0,
+        help="Days a project archive is kept in archives_dir after its last submit; older archives that no "
+        "live job needs are deleted (after a submit, at most once per archive_prune_interval).",
+    ).tag(config=True)
+    idempotency_claim_timeout = Float(
+        900.0,
+        help="Seconds an idempotency key stays claimed by a submit that has not finished (a process that "
+        "died mid-submit); after that another submit with the key may take it over.",
+    ).tag(config=True)
+    archive_prune_interval = Float(
+        3600.0, help="Seconds between two prunings of old archives by one process."
+    ).tag(config=True)
     root_dir = Unicode(
         None,
         allow_none=True,
@@ -255,7 +331,9 @@ class MLTFManager(LoggingConfigurable):
         self.store = JobStore(self.store_path)
         self._backends: dict[str, Backend] = {}
         self._partitions: tuple[float, list[Partition]] | None = None
-        self.watcher = StatusWatcher(self, interval=self.poll_interval)
+        self._last_prune: float | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.watcher = StatusWatcher(self.store, self.backend_for, self.finish_sweep, interval=self.poll_interval)
         self.backend_name = self._resolve_backend_name(self.backend)
         self.backend_for(self.backend_name)  # fail early with the list of installed backends
 
@@ -331,13 +409,7 @@ class MLTFManager(LoggingConfigurable):
         path = directory / GATEWAY_CONFIG
         if not path.is_file():
             return {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            raise ProjectError(f"{GATEWAY_CONFIG} is not valid JSON: fix it or remove it") from None
-        if not isinstance(data, dict):
-            raise ProjectError(f"{GATEWAY_CONFIG} must be a JSON object of resource -> value")
-        return data
+        return read_gateway_config(path)
 
     def _project_resources(self, directory: Path) -> Resources:
         base = parse_resources(self.default_resources)
@@ -365,8 +437,8 @@ class MLTFManager(LoggingConfigurable):
                 "env_manager": self.env_manager,
             },
             "limits": {"max_project_bytes": self.max_project_bytes, "warn_project_bytes": self.warn_project_bytes},
-            "mlflow_ui_url": self.ui_url,
-            "tracking_uri": self.tracking_uri,
+            "mlflow_ui_url": redact(self.ui_url) if self.ui_url else None,
+            "tracking_uri": redact(self.tracking_uri) if self.tracking_uri else None,
             "user": getpass.getuser(),
             "poll_interval": self.poll_interval,
             "warnings": warnings,
@@ -413,7 +485,86 @@ class MLTFManager(LoggingConfigurable):
         )
 
     async def submit(self, req: SubmitRequest) -> Job | DryRun:
+        """Validate everything, then (unless a dry run) claim the idempotency key, and only then create the
+        archive, the MLflow run, the job dir and the Slurm job; a failure on the way undoes what was made."""
+        plan = await self._plan(req)
+        if req.dry_run:
+            return await self._dry_run(plan)
+        await asyncio.to_thread(tracking.ping, self.tracking_uri)  # seconds, not MLflow's minutes of retries
+        await asyncio.to_thread(tracking.check_experiment, self.tracking_uri, plan.experiment)
+        job_id = uuid.uuid4().hex[:10]
+        key = req.idempotency_key
+        if key:
+            await asyncio.to_thread(self.store.claim_key, key, job_id, self.idempotency_claim_timeout)
+        made = _Made()
+        try:
+            spec = await self._create(plan, job_id, key, made)
+            assert made.job is not None
+            made.job.native_id = await self.active_backend.submit(spec)
+        except BaseException as exc:
+            await self._roll_back(made, key, job_id, exc)
+            raise
+        return await self._submitted(plan, made.job)
+
+    async def _plan(self, req: SubmitRequest) -> _Plan:
+        """Every check of a submit, with nothing created: the project, parameters, resources against the
+        cluster's partitions and limits, the files, the sweep."""
         directory = await asyncio.to_thread(self.resolve_dir, req.path)
+        self._check_request(req)
+        env_manager = req.env_manager or self.env_manager
+        extra: dict[str, bytes] = {}
+        if req.script is not None:
+            project = self._cell_project(directory, req.script)
+            extra[CELL_SCRIPT] = req.script.encode("utf-8")
+        else:
+            project = await asyncio.to_thread(load_project, directory, notebook=req.notebook)
+        entry = project.entry_point(req.entry_point)
+        params = validate_params(entry, req.params)
+        command = render_command(entry, params)
+        resources = await self._checked_resources(req, directory)
+        if env_manager == "project" and not project.env_spec:
+            raise ProjectError("env 'project' needs a python_env.yaml, conda.yaml or requirements.txt in the project")
+        if env_manager == "project":
+            await asyncio.to_thread(project.check_env)  # a detected requirements.txt matters only then
+        launcher = req.launcher or project.launcher or "auto"
+        if launcher not in ("auto", "none", "torchrun", "accelerate"):
+            raise InvalidRequest("launcher must be one of auto, none, torchrun, accelerate")
+        selection = await asyncio.to_thread(packaging.select_files, directory)
+        packaging.check_size(selection, self.max_project_bytes)
+        if project.generated and req.script is None:
+            extra["MLproject"] = project.mlproject_text.encode("utf-8")
+        if not selection.shipped_paths() and not extra:
+            raise ProjectError("the project has no files to ship (all are ignored?): check .gitignore/.mltfignore")
+        sweep = None
+        if req.sweep is not None:
+            from .sweep import parse_sweep
+
+            sweep = parse_sweep(req.sweep, entry)
+        limits = await self.active_backend.cluster_limits()
+        if sweep and limits.max_array_tasks is not None and sweep["tasks"] > limits.max_array_tasks:
+            raise ResourceError(
+                f"the sweep's parallelism {sweep['tasks']} needs a job array of {sweep['tasks']} tasks, and this "
+                f"cluster allows at most {limits.max_array_tasks} (Slurm MaxArraySize): lower 'parallelism'"
+            )
+        return _Plan(
+            req=req,
+            directory=directory,
+            project=project,
+            entry=entry,
+            params=params,
+            command=command,
+            resources=resources,
+            selection=selection,
+            extra=extra,
+            sweep=sweep,
+            env_manager=env_manager,
+            launcher=launcher,
+            experiment=req.experiment or self.experiment_name or project.name,
+            stop_grace=self.active_backend.stop_grace(limits),
+        )
+
+    @staticmethod
+    def _check_request(req: SubmitRequest) -> None:
         for what in ("entry_point", "name", "experiment", "notebook", "script"):
             _require_utf8(what, getattr(req, what))
         if req.idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(req.idempotency_key):
@@ -422,20 +573,12 @@ class MLTFManager(LoggingConfigurable):
             raise InvalidRequest("name must be 1-250 characters without control characters (no newlines)")
         if req.experiment is not None and not _RUN_NAME.fullmatch(req.experiment):
             raise InvalidRequest("experiment must be 1-250 characters without control characters")
-        env_manager = req.env_manager or self.env_manager
-        if env_manager not in ("notebook", "project"):
+        if (req.env_manager or "notebook") not in ("notebook", "project"):
             raise InvalidRequest("env_manager must be 'notebook' or 'project'")
-        extra: dict[str, bytes] = {}
-        if req.script is not None:
-            if "\x00" in req.script:
-                raise InvalidRequest("the cell contains a NUL byte")
-            project = self._cell_project(directory, req.script)
-            extra[CELL_SCRIPT] = req.script.encode("utf-8")
-        else:
-            project = await asyncio.to_thread(load_project, directory, notebook=req.notebook)
-        entry = project.entry_point(req.entry_point)
-        params = validate_params(entry, req.params)
-        command = render_command(entry, params)
+        if req.script is not None and "\x00" in req.script:
+            raise InvalidRequest("the cell contains a NUL byte")
+
+    async def _checked_resources(self, req: SubmitRequest, directory: Path) -> Resources:
         resources = parse_resources(req.resources, self._project_resources(directory))
         caps = self.active_backend.capabilities()
         if caps.partitions:
@@ -448,134 +591,151 @@ class MLTFManager(LoggingConfigurable):
                 resources = check_against_partitions(resources, await self.partitions())
         if resources.nodes > 1 and not caps.multi_node:
             raise InvalidRequest(f"the {self.backend_name} backend runs single-node jobs only: use nodes=1")
-        if env_manager == "project" and not project.env_spec:
-            raise ProjectError("env 'project' needs a python_env.yaml, conda.yaml or requirements.txt in the project")
-        launcher = req.launcher or project.launcher or "auto"
-        if launcher not in ("auto", "none", "torchrun", "accelerate"):
-            raise InvalidRequest("launcher must be one of auto, none, torchrun, accelerate")
-        selection = await asyncio.to_thread(packaging.select_files, directory)
-        packaging.check_size(selection, self.max_project_bytes)
-        if project.generated and req.script is None:
-            extra["MLproject"] = project.mlproject_text.encode("utf-8")
-        if not selection.files and not extra:
-            raise ProjectError("the project has no files to ship (all are ignored?): check .gitignore/.mltfignore")
-        archive, digest = await asyncio.to_thread(packaging.build_archive, selection, self.archives_dir, extra)
-        job_id = uuid.uuid4().hex[:10]
-        job_dir = os.path.join(self.jobs_dir, job_id)
-        experiment = req.experiment or self.experiment_name or project.name
-        sweep = None
-        if req.sweep is not None:
-            from .sweep import parse_sweep
+        return resources
 
-            sweep = parse_sweep(req.sweep, entry)
-        spec = JobSpec(
+    def _spec(self, plan: _Plan, job_id: str, archive: str, digest: str) -> JobSpec:
+        sweep = plan.sweep
+        return JobSpec(
             job_id=job_id,
-            name=req.name or project.name,
-            project_name=project.name,
-            project_dir=str(directory),
+            name=plan.req.name or plan.project.name,
+            project_name=plan.project.name,
+            project_dir=str(plan.directory),
             archive_path=archive,
             content_hash=digest,
-            entry_point=entry.name,
-            params=params,
-            command=command,
-            resources=resources,
-            job_dir=job_dir,
+            entry_point=plan.entry.name,
+            params=plan.params,
+            command=plan.command,
+            resources=plan.resources,
+            job_dir=os.path.join(self.jobs_dir, job_id),
             run_id=None,
             experiment_id=None,
             tracking_uri=self.tracking_uri,
             python=self.python,
-            env_manager=env_manager,
-            env_spec=project.env_spec,
-            launcher=launcher,
+            env_manager=plan.env_manager,
+            env_spec=plan.project.env_spec,
+            launcher=plan.launcher,
             array={"tasks": sweep["tasks"], "parallelism": sweep["parallelism"]} if sweep else None,
-            backend_config=self._gateway_config(directory),
+            backend_config=self._gateway_config(plan.directory),
+            stop_grace=plan.stop_grace,
         )
-        if req.dry_run:
-            script = self.active_backend.job_script(spec)
-            return DryRun(
-                script=script,
-                command=command,
-                files=[p for p, _ in selection.files] + sorted(extra),
-                excluded=[{"path": p, "reason": r} for p, r in selection.excluded],
-                project=project.to_dict(),
-                resources=resources.to_dict(),
-                params=params,
-                content_hash=digest,
-                total_bytes=selection.total_bytes,
-            )
-        if req.idempotency_key:
-            existing = await asyncio.to_thread(self.store.find_by_key, req.idempotency_key)
-            if existing is not None:
-                raise DuplicateSubmission(
-                    f"already submitted with this idempotency key as job {existing.id}", job_id=existing.id
-                )
+
+    async def _dry_run(self, plan: _Plan) -> DryRun:
+        """The script and file list; the archive is built only for its digest, in a scratch directory that is
+        removed at once (a dry run leaves nothing behind, secrets included)."""
+        _, digest = await asyncio.to_thread(self._archive_digest, plan.selection, plan.extra)
+        spec = self._spec(plan, uuid.uuid4().hex[:10], os.path.join(self.archives_dir, f"{digest}.tar"), digest)
+        return DryRun(
+            script=self.active_backend.job_script(spec),
+            command=plan.command,
+            files=plan.selection.shipped_paths() + sorted(plan.extra),
+            excluded=[{"path": p, "reason": r} for p, r in plan.selection.excluded],
+            project=plan.project.to_dict(),
+            resources=plan.resources.to_dict(),
+            params=plan.params,
+            content_hash=digest,
+            total_bytes=plan.selection.total_bytes,
+        )
+
+    def _archive_digest(self, selection: packaging.Selection, extra: dict[str, bytes]) -> tuple[str, str]:
+        os.makedirs(self.archives_dir, mode=0o700, exist_ok=True)
+        scratch = tempfile.mkdtemp(prefix=".dry-run-", dir=self.archives_dir)
+        try:
+            return _build_archive(selection, scratch, extra)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    async def _create(self, plan: _Plan, job_id: str, key: str | None, made: _Made) -> JobSpec:
+        """The archive, the MLflow run, the private job dir with spec and secret files, the store row; each
+        recorded in ``made`` so that a failure undoes exactly what was created."""
+        archive, digest = await asyncio.to_thread(_build_archive, plan.selection, self.archives_dir, plan.extra)
+        _touch(archive)  # a reused archive is young again: pruning keeps it
+        spec = self._spec(plan, job_id, archive, digest)
         user = getpass.getuser()
         tags = {
             "mltf.job_id": job_id,
             "mltf.backend": self.backend_name,
             "mltf.content_hash": digest,
-            "mltf.project_dir": str(directory),
-            "mltf.entry_point": entry.name,
-            "mltf.partition": resources.partition or "",
-            "mltf.gpus_requested": str(resources.gpus),
+            "mltf.project_dir": str(plan.directory),
+            "mltf.entry_point": plan.entry.name,
+            "mltf.partition": plan.resources.partition or "",
+            "mltf.gpus_requested": str(plan.resources.gpus),
             "mlflow.user": user,
-            "mlflow.source.name": str(directory),
+            "mlflow.source.name": str(plan.directory),
             "mlflow.source.type": "PROJECT",
-            "mlflow.project.entryPoint": entry.name,
+            "mlflow.project.entryPoint": plan.entry.name,
         }
-        if sweep:
+        if plan.sweep:
             tags["mltf.sweep"] = "parent"
-        await asyncio.to_thread(tracking.ping, self.tracking_uri)  # seconds, not MLflow's minutes of retries
         exp_id, run_id = await asyncio.to_thread(
-            tracking.create_run, self.tracking_uri, experiment, spec.name, tags, {} if sweep else params
+            tracking.create_run, self.tracking_uri, plan.experiment, spec.name, tags, {} if plan.sweep else plan.params
         )
+        made.run_id = run_id
         spec.run_id, spec.experiment_id = run_id, exp_id
-        for private in (self.jobs_dir, job_dir):  # other users must not read specs, logs or token files
-            os.makedirs(private, mode=0o700, exist_ok=True)
-            os.chmod(private, 0o700)
-        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-        if token:
-            spec.token_file = os.path.join(job_dir, "tracking-token")
-            fd = os.open(spec.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(token)
+        made.job_dir = spec.job_dir
+        await asyncio.to_thread(self._make_job_dir, spec)
         job = Job(
             id=job_id,
             backend=self.backend_name,
             native_id="",
             name=spec.name,
-            project_dir=str(directory),
-            entry_point=entry.name,
-            params=params,
-            resources=resources,
+            project_dir=str(plan.directory),
+            entry_point=plan.entry.name,
+            params=plan.params,
+            resources=plan.resources,
             run_id=run_id,
             experiment_id=exp_id,
             tracking_uri=self.tracking_uri,
             mlflow_url=tracking.run_url(self.ui_url, exp_id, run_id),
-            job_dir=job_dir,
+            job_dir=spec.job_dir,
             log_path=spec.log_path,
             content_hash=digest,
             user=user,
-            idempotency_key=req.idempotency_key,
-            sweep=sweep,
+            idempotency_key=key,
+            sweep=plan.sweep,
         )
-        await asyncio.to_thread(self._write_spec, spec, sweep, entry)
-        await asyncio.to_thread(self.store.add, job)  # the unique key makes concurrent duplicates fail here
-        try:
-            job.native_id = await self.active_backend.submit(spec)
-        except BaseException as exc:
-            await asyncio.to_thread(self.store.delete, job_id)
+        await asyncio.to_thread(self._write_spec, spec, plan.sweep, plan.entry)
+        await asyncio.to_thread(self.store.add, job)
+        made.job = job
+        return spec
+
+    def _make_job_dir(self, spec: JobSpec) -> None:
+        """The job dir, private to the user, with the MLflow secrets in 0600 files (never in the
+        environment Slurm stores with the job, the script, argv or the spec) and the parameters in a
+        0600 file a script may read instead of its command line (``$MLTF_PARAMS_FILE``)."""
+        for private in (self.jobs_dir, spec.job_dir):  # other users must not read specs, logs or token files
+            os.makedirs(private, mode=0o700, exist_ok=True)
+            os.chmod(private, 0o700)
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        if token:
+            spec.token_file = _write_private(os.path.join(spec.job_dir, "tracking-token"), token)
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+        if password:
+            spec.password_file = _write_private(os.path.join(spec.job_dir, "tracking-password"), password)
+        _write_private(os.path.join(spec.job_dir, PARAMS_FILE), json.dumps(spec.params))
+
+    async def _roll_back(self, made: _Made, key: str | None, job_id: str, exc: BaseException) -> None:
+        """Undo a submit that failed before the cluster took the job: no store row, no job dir, no live
+        MLflow run (deleted: it never ran), and the idempotency key free again."""
+        reason = getattr(exc, "log_message", None) or type(exc).__name__
+        self.log.warning("submit of job %s failed, undoing it: %s", job_id, redact(reason))
+        steps: list[tuple[str, Any]] = []
+        if made.job is not None:
+            steps.append(("store row", lambda: self.store.delete(job_id)))
+        if made.job_dir:
+            steps.append(("job dir", lambda: shutil.rmtree(made.job_dir or "", ignore_errors=True)))
+        if made.run_id:
+            steps.append(("MLflow run", lambda: tracking.delete_run(self.tracking_uri, made.run_id or "")))
+        if key:
+            steps.append(("idempotency key", lambda: self.store.release_key(key, job_id)))
+        for what, undo in steps:
             try:
-                await asyncio.to_thread(tracking.terminate, self.tracking_uri, run_id, "FAILED")
-                await asyncio.to_thread(
-                    tracking.set_tags,
-                    self.tracking_uri,
-                    run_id,
-                    {"mltf.submit_error": getattr(exc, "message", type(exc).__name__)},
-                )
-            except Exception:
-                pass
-            raise
+                await asyncio.to_thread(undo)
+            except Exception as err:  # keep undoing the rest
+                self.log.warning("could not undo the %s of job %s: %s", what, job_id, redact(err))
+
+    async def _submitted(self, plan: _Plan, job: Job | None) -> Job:
+        """The cluster has the job: record its id; what fails from here on is logged, never undone."""
+        assert job is not None
         job.state = JobState.PENDING
         await asyncio.to_thread(self.store.save, job)
         await asyncio.to_thread(self._write_job_record, job)
@@ -583,15 +743,57 @@ class MLTFManager(LoggingConfigurable):
             await asyncio.to_thread(
                 tracking.set_tags,
                 self.tracking_uri,
-                run_id,
+                job.run_id or "",
                 {"mltf.slurm_job_id" if self.backend_name == "slurm" else "mltf.native_id": job.native_id},
             )
         except Exception as exc:
-            self.log.warning("could not tag run %s with its job id: %s", run_id, exc)
-        if project.generated and req.script is None and self.write_generated_mlproject:
-            self._write_mlproject(directory, project)
+            self.log.warning("could not tag run %s with its job id: %s", job.run_id, redact(exc))
+        if plan.project.generated and plan.req.script is None and self.write_generated_mlproject:
+            self._write_mlproject(plan.directory, plan.project)
         self.watcher.poke()
+        self._prune_soon()
         return job
+
+    # ------------------------------------------------------------------------------------------ archives
+    def _prune_soon(self) -> None:
+        """At most once per ``archive_prune_interval``, prune old archives in a worker thread."""
+        now = time.monotonic()
+        if self._last_prune is not None and now - self._last_prune < self.archive_prune_interval:
+            return
+        self._last_prune = now
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.prune_archives))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def prune_archives(self, limit: int = 1000) -> list[str]:
+        """Delete archives (and their manifests, and leftovers of interrupted writes) older than
+        ``archive_keep_days`` that no live job needs; at most ``limit`` per call. Returns what was removed."""
+        try:
+            names = sorted(os.listdir(self.archives_dir))
+        except OSError:
+            return []
+        live = {j.content_hash for j in self.store.needing_poll() if j.content_hash}
+        cutoff = time.time() - self.archive_keep_days * 86400
+        removed: list[str] = []
+        for name in names:
+            if len(removed) >= limit:
+                break
+            if not name.startswith((".dry-run-", ".archive-", ".stage-", "manifest-")) and not name.endswith(".tar"):
+                continue
+            if name.endswith(".tar") and name[: -len(".tar")] in live:
+                continue
+            path = os.path.join(self.archives_dir, name)
+            try:
+                if os.lstat(path).st_mtime >= cutoff:
+                    continue
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+                removed.append(name)
+            except OSError as exc:
+                self.log.info("could not prune %s: %s", path, exc)
+        return removed
 
     def _write_spec(self, spec: JobSpec, sweep: dict[str, Any] | None, entry: EntryPoint | None = None) -> None:
         data = {
@@ -607,6 +809,10 @@ class MLTFManager(LoggingConfigurable):
             "experiment_id": spec.experiment_id,
             "tracking_uri": spec.tracking_uri,
             "token_file": spec.token_file,
+            "password_file": spec.password_file,
+            "tracking_username": os.environ.get("MLFLOW_TRACKING_USERNAME"),
+            "params_file": os.path.join(spec.job_dir, PARAMS_FILE),
+            "stop_grace": spec.stop_grace,
             "env_manager": spec.env_manager,
             "env_spec": spec.env_spec,
             "launcher": spec.launcher,
@@ -678,7 +884,7 @@ class MLTFManager(LoggingConfigurable):
             try:
                 job.metrics = await asyncio.to_thread(tracking.latest_metrics, job.tracking_uri, job.run_id)
             except Exception as exc:
-                self.log.info("metrics of %s unavailable: %s", job.run_id, exc)
+                self.log.info("metrics of %s unavailable: %s", job.run_id, redact(exc))
         return job
 
     async def metrics_history(self, job_id: str) -> dict[str, list[list[float]]]:
@@ -730,7 +936,7 @@ class MLTFManager(LoggingConfigurable):
         try:
             runs = await asyncio.to_thread(tracking.find_runs_by_job, self.tracking_uri, lost)
         except Exception as exc:
-            self.log.warning("MLflow unavailable while rebuilding the job list: %s", exc)
+            self.log.warning("MLflow unavailable while rebuilding the job list: %s", redact(exc))
         rebuilt: list[Job] = []
         for item in found:
             if not item.job_id:  # a backend that keeps no id of ours (the gateway): derive a stable one
@@ -796,6 +1002,8 @@ class MLTFManager(LoggingConfigurable):
         self.watcher.start()
 
     async def close(self) -> None:
+        if self._background:  # an archive pruning in flight: let it finish (it is bounded)
+            await asyncio.wait(self._background, timeout=30)
         await self.watcher.stop()
         for backend in self._backends.values():
             await backend.close()

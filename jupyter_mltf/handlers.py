@@ -11,6 +11,7 @@ logged with its traceback and answered with a generic 500. The route table lives
 from __future__ import annotations
 
 import json
+import re
 from http.client import responses
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from tornado import web
 
 from . import __version__
 from .errors import DuplicateSubmission, InvalidRequest, MLTFError, TooLarge, http_status
+from .resources import MAX_NESTING
 
 if TYPE_CHECKING:
     from .core import MLTFManager
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "mltf"
 #: the largest JSON body a handler parses (a cell's script, a sweep, params); projects travel as files, not bodies
 MAX_BODY_BYTES = 16 * 1024 * 1024
+#: the longest whole number a body may spell out (CPython's json refuses more than 4300 digits with a message
+#: about sys.set_int_max_str_digits); shorter but still huge ones reach the field's check, whose 422 names it
+MAX_JSON_INT_CHARS = 4300
 
 _STATUS_REASONS = {
     400: "invalid-request",
@@ -75,11 +80,28 @@ class MLTFAPIHandler(APIHandler):
         if not raw.strip():
             raise InvalidRequest("the request body is empty: send a JSON object")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = raw.decode("utf-8")  # JSON travels as UTF-8 (RFC 8259): no UTF-16/32 guessing
+        except UnicodeDecodeError:
+            raise InvalidRequest(
+                "the request body is not valid JSON (it is not UTF-8 text): send a JSON object"
+            ) from None
+        try:
+            body = json.loads(text)
+        except RecursionError:  # json's scanner stops cleanly at the recursion limit
+            raise InvalidRequest(
+                f"the request body is nested too deeply: at most {MAX_NESTING} levels of objects and arrays"
+            ) from None
+        except ValueError as exc:
+            _refuse_long_numbers(text)  # CPython's int-digit limit is a ValueError too: say it in our words
             raise InvalidRequest(f"the request body is not valid JSON ({exc}): send a JSON object") from None
         if not isinstance(body, dict):
             raise InvalidRequest(f"the request body must be a JSON object, not {type(body).__name__}")
+        if _nests_deeper(text, MAX_NESTING):
+            where = _deep_path(body, MAX_NESTING)
+            raise InvalidRequest(
+                f"the request body is nested too deeply{f' at {where}' if where else ''}: at most {MAX_NESTING} "
+                "levels of objects and arrays"
+            )
         return body
 
     def write_json(self, data: Any, status: int = 200) -> None:
@@ -141,6 +163,59 @@ class MLTFAPIHandler(APIHandler):
             method, path = self.request.method, self.request.path
             return f"{method} is not supported on {path}: see jupyter_mltf/openapi.yaml"
         return message or responses.get(status_code, "error")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_CHARS:
+        raise InvalidRequest(
+            f"the request body has a number of {len(text.lstrip('-'))} digits: no parameter, resource or sweep "
+            "value takes more than a few dozen; send it as text if it is not a number"
+        )
+    return int(text)
+
+
+def _refuse_long_numbers(text: str) -> None:
+    """Called after json.loads failed: an InvalidRequest naming a too-long number, if that was the reason.
+    (Parsing again with a hook only on this path keeps the hook's cost off good requests.)"""
+    try:
+        json.loads(text, parse_int=_bounded_int)
+    except (ValueError, RecursionError):
+        pass
+
+
+# nesting is measured on the text, at C speed: a 16 MB body can hold millions of containers, too many to
+# walk in Python on the event loop
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _nests_deeper(text: str, limit: int) -> bool:
+    """Whether valid JSON ``text`` nests more than ``limit`` objects/arrays: with strings and scalars gone and
+    ``{}`` written as ``[]``, each pass of ``replace("[]", "")`` removes exactly the innermost level, so what is
+    left after ``limit`` passes is deeper than that."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).replace("{", "[").replace("}", "]")
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace("[]", "")
+    return bool(brackets)
+
+
+def _deep_path(body: Any, limit: int, budget: int = 200_000) -> str | None:
+    """The path where ``body`` goes deeper than ``limit`` (``params.word[0]...``), looking at no more than
+    ``budget`` values; None when the budget runs out first (the message then names no path)."""
+    stack: list[tuple[Any, int, str]] = [(body, 1, "")]
+    while stack and budget > 0:
+        node, depth, path = stack.pop()
+        if depth > limit:
+            return path.lstrip(".")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            budget -= 1
+            if isinstance(child, (dict, list)):
+                step = f".{str(key)[:30]}" if isinstance(node, dict) else f"[{key}]"
+                stack.append((child, depth + 1, path + step))
+    return None
 
 
 class HealthHandler(MLTFAPIHandler):

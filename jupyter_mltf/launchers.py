@@ -112,8 +112,14 @@ def _python_tail(command: str, launcher: str) -> list[str]:
     return tail
 
 
-def launch_argv(spec: dict[str, Any], workdir: str, topo: Topology | None = None) -> list[str]:
-    """The argv that runs the entry point's shell command (every parameter in it was shell-quoted at submit)."""
+def launch_argv(
+    spec: dict[str, Any], workdir: str, topo: Topology | None = None, rank_log_dir: str | None = None
+) -> list[str]:
+    """The argv that runs the entry point's shell command (every parameter in it was shell-quoted at submit).
+
+    With ``rank_log_dir``, torchrun writes each rank's output to files there (see ranklog.py) instead of sharing
+    the job log's descriptor between ranks.
+    """
     launcher = choose_launcher(spec, workdir)
     topo = topo or topology(spec)
     if launcher == "none":
@@ -129,6 +135,8 @@ def launch_argv(spec: dict[str, Any], workdir: str, topo: Topology | None = None
             f"--master-addr={topo.master_addr}",
             f"--master-port={topo.master_port}",
         ]
+        if rank_log_dir:
+            argv += ["--redirects=3", f"--log-dir={rank_log_dir}"]
         if tail and tail[0] == "-m":
             return [*argv, "-m", *tail[1:]] if len(tail) > 1 else argv
         return [*argv, *tail]

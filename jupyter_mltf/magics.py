@@ -4,7 +4,9 @@
 :class:`~jupyter_mltf.api.JobHandle`; ``%%mltf_submit [options]`` submits the notebook's directory with the
 cell body as the entry script. ``%mltf_jobs``, ``%mltf_logs ID [-f]``, ``%mltf_cancel ID`` and
 ``%mltf_panel`` complete the set. Arguments are split with :func:`shlex.split` (never a shell). Errors print
-one line; ``--debug`` shows the traceback.
+one line; ``--debug`` shows the traceback. Everything printed goes through
+:func:`~jupyter_mltf.formatting.printable`; a job's log through ``printable_log`` (a notebook output is shown,
+not kept, so bidi and escape sequences in it are escaped as on a terminal).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from .errors import MLTFError
+from .formatting import printable, printable_log
 from .models import Job
 
 if TYPE_CHECKING:
@@ -38,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports errors as one-line :class:`UsageError` and never exits the kernel."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"%{self.prog}: {message} (%{self.prog} --help shows the options)")
+        raise UsageError(f"%{self.prog}: {printable(message)} (%{self.prog} --help shows the options)")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
@@ -73,8 +76,8 @@ def format_jobs(jobs: list[Job]) -> str:
         reason = (job.reason or "") if not job.state.is_terminal else (
             f"exit {job.exit_code}" if job.exit_code not in (None, 0) else ""
         )
-        rows.append((job.id, job.name[:24], job.state.value, fmt_duration(job.elapsed), reason[:30],
-                     job.mlflow_url or ""))
+        rows.append((job.id, printable(job.name)[:24], job.state.value, fmt_duration(job.elapsed),
+                     printable(reason)[:30], printable(job.mlflow_url or "")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1] for row in rows
@@ -91,7 +94,7 @@ def final_line(job: Job) -> str:
         parts.append(f"ran {fmt_duration(job.elapsed)}")
     if job.mlflow_url:
         parts.append(f"MLflow run: {job.mlflow_url}")
-    return " · ".join(parts)
+    return printable(" · ".join(parts))
 
 
 @magics_class
@@ -133,18 +136,19 @@ class MLTFMagics(Magics):
         except MLTFError as exc:
             if debug:
                 traceback.print_exc()
-            print(f"MLTF error: {exc.message}", file=sys.stderr)
+            print(f"MLTF error: {printable(exc.message)}", file=sys.stderr)
         except Exception as exc:
             if debug:
                 traceback.print_exc()
                 return
-            print(f"MLTF error: {type(exc).__name__}: {exc} (add --debug for the traceback)", file=sys.stderr)
+            message = f"{type(exc).__name__}: {printable(exc)} (add --debug for the traceback)"
+            print(f"MLTF error: {message}", file=sys.stderr)
 
     def _follow(self, job_id: str, offset: int = 0) -> None:
         """Print the log as it grows until the job ends; Ctrl-C (interrupt) stops following, not the job."""
         try:
             for text in self.client.follow(job_id, offset):
-                sys.stdout.write(text)
+                sys.stdout.write(printable_log(text))
                 sys.stdout.flush()
         except KeyboardInterrupt:
             print(f"\nstopped following job {job_id}; it keeps running (%mltf_cancel {job_id} stops it)")
@@ -222,7 +226,7 @@ class MLTFMagics(Magics):
             offset = 0
             while True:
                 chunk = self.client.logs(args.job_id, offset)
-                sys.stdout.write(chunk.text)
+                sys.stdout.write(printable_log(chunk.text))
                 if not chunk.text or chunk.next_offset == offset:
                     break
                 offset = chunk.next_offset
@@ -238,7 +242,7 @@ class MLTFMagics(Magics):
             return None
         with self._errors(args.debug):
             job = self.client.cancel(args.job_id)
-            print(f"cancel requested for job {job.id}: now {job.state.value}")
+            print(printable(f"cancel requested for job {job.id}: now {job.state.value}"))
             return job
         return None
 
@@ -260,11 +264,11 @@ class MLTFMagics(Magics):
 def _print_dry_run(result: DryRun) -> None:
     data = result.to_dict()
     print("dry run: nothing was submitted")
-    print(f"command: {data.get('command', '')}")
+    print(f"command: {printable(data.get('command', ''))}")
     files = data.get("files") or []
-    print(f"files ({len(files)}): {', '.join(files[:20])}{' ...' if len(files) > 20 else ''}")
+    print(printable(f"files ({len(files)}): {', '.join(files[:20])}{' ...' if len(files) > 20 else ''}"))
     print("batch script:")
-    print(data.get("script", ""))
+    print(printable(data.get("script", ""), multiline=True))
 
 
 def load_ipython_extension(ipython: Any) -> None:

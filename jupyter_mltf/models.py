@@ -46,10 +46,6 @@ class JobState(str, enum.Enum):
         return self in TERMINAL_STATES
 
     @property
-    def is_active(self) -> bool:
-        return not self.is_terminal and self is not JobState.UNKNOWN
-
-    @property
     def mlflow_status(self) -> str | None:
         """The MLflow run status a job in this state should end with (None while not terminal)."""
         return _MLFLOW_STATUS.get(self)

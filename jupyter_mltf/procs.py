@@ -24,9 +24,6 @@ class CommandStats:
 
     calls: dict[str, int]
 
-    def count(self, tool: str) -> int:
-        return self.calls.get(tool, 0)
-
 
 STATS = CommandStats(calls={})
 

@@ -8,23 +8,70 @@ become typed parameters) or a notebook (its ``parameters`` cell becomes typed pa
 from __future__ import annotations
 
 import ast
-import json
+import math
 import os
 import re
 import shlex
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ProjectError
+from .errors import InvalidRequest, ProjectError
+from .resources import MAX_NESTING, MAX_NUMBER_CHARS, nesting_path, parse_float, parse_int, shown
 
 MLPROJECT_NAMES = ("MLproject", "mlproject", "MLProject")
 PARAM_TYPES = ("string", "str", "float", "int", "integer", "bool", "path", "uri")
 MAX_MLPROJECT_BYTES = 256 * 1024
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+PARAM_NAME = _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+#: a command template field: a parameter name, nothing else (no attribute access, indexing, conversion or format
+#: spec: ``str.format`` would run those on the value, or fail with AttributeError/IndexError)
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _ENTRY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,127}$")
+
+
+# -- YAML, bounded: numbers are length-checked before int() and nesting is limited ---------------------
+
+
+class _NumberTooLong(yaml.constructor.ConstructorError):
+    pass
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that an int of thousands of digits is an error instead of a ValueError
+    from CPython's int-digit limit (which escapes yaml.YAMLError handlers)."""
+
+
+def _construct_bounded_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    digits = str(node.value).replace("_", "")
+    if len(digits) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(
+            None, None, f"a number of {len(digits)} characters (at most {MAX_NUMBER_CHARS})", node.start_mark
+        )
+    return loader.construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int)
+
+
+def load_yaml(text: str, what: str, error: type[InvalidRequest] = ProjectError) -> Any:
+    """Parse YAML ``text`` (safe tags only); ``error`` names ``what`` and the line for every malformed part."""
+    try:
+        data = yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: safe tags only
+    except RecursionError:
+        raise error(f"{what} is nested too deeply: at most {MAX_NESTING} levels") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        if isinstance(exc, _NumberTooLong):
+            raise error(f"{what} has {exc.problem}{where}: use a shorter number") from None
+        raise error(f"{what} is not valid YAML{where}: fix the syntax") from None
+    deep = nesting_path(data)
+    if deep is not None:
+        raise error(f"{what} is nested too deeply at {deep}: at most {MAX_NESTING} levels")
+    return data
 
 
 @dataclass
@@ -73,13 +120,24 @@ class Project:
         if name in self.entry_points:
             return self.entry_points[name]
         script = self.directory / name
-        if name.endswith((".py", ".sh")) and _inside(self.directory, script) and script.is_file():
+        if name.endswith((".py", ".sh")) and _inside(self.directory, script) and _is_file(script):
             runner = "python" if name.endswith(".py") else "bash"
-            return EntryPoint(name=name, command=f"{runner} {shlex.quote(name)}")
+            return EntryPoint(name=name, command=f"{runner} {_literal(shlex.quote(name))}")
         choices = ", ".join(sorted(self.entry_points)) or "none"
         raise ProjectError(
             f"entry point {name!r} is not in the MLproject: choose one of {choices}, or a .py/.sh file of the project"
         )
+
+    def check_env(self) -> None:
+        """Refuse an environment file the node could not build (bad requirement lines...).
+
+        A python_env/conda_env the MLproject declares is checked when it is loaded; a detected
+        requirements.txt/python_env.yaml only matters with env_manager 'project', so submit calls this then.
+        """
+        if self.env_spec:
+            from .envs import check_spec
+
+            check_spec(self.directory / self.env_spec)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +148,13 @@ class Project:
             "env_spec": self.env_spec,
             "notes": list(self.notes),
         }
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a usable file either way
+        return False
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -138,12 +203,7 @@ def load_mlproject(directory: Path, path: Path) -> Project:
         text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise ProjectError(f"{path.name} is not UTF-8 text: save it as UTF-8") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ProjectError(f"{path.name} is not valid YAML{where}: fix the syntax") from None
+    data = load_yaml(text, path.name)
     if not isinstance(data, dict):
         raise ProjectError(f"{path.name} must be a YAML mapping with 'name' and 'entry_points'")
     known = {"name", "entry_points", "python_env", "conda_env", "docker_env", "launcher"}
@@ -168,13 +228,16 @@ def load_mlproject(directory: Path, path: Path) -> Project:
         if not isinstance(params_raw, dict):
             raise ProjectError(f"{path.name}: parameters of entry point {ep_name!r} must be a mapping")
         params = {str(k): _parse_parameter(str(k), v) for k, v in params_raw.items()}
+        check_template(ep_name, spec["command"])
         entry_points[ep_name] = EntryPoint(name=ep_name, command=spec["command"], parameters=params)
-    env_spec = data.get("python_env") or data.get("conda_env")
-    if env_spec is not None and not isinstance(env_spec, str):
-        raise ProjectError(f"{path.name}: python_env/conda_env must be a file name")
+    env_spec = _declared_env(directory, path.name, data)
     launcher = data.get("launcher")
     if launcher is not None and launcher not in ("auto", "none", "torchrun", "accelerate"):
         raise ProjectError(f"{path.name}: launcher must be one of auto, none, torchrun, accelerate")
+    for entry in entry_points.values():
+        notebook = _nbexec_notebook(entry.command)
+        if notebook is not None:
+            check_notebook(directory, notebook, f"entry point {entry.name!r}")
     name = data.get("name") or directory.name
     return Project(
         directory=directory,
@@ -184,6 +247,88 @@ def load_mlproject(directory: Path, path: Path) -> Project:
         env_spec=env_spec or _find_env_spec(directory),
         launcher=launcher,
     )
+
+
+def _declared_env(directory: Path, mlproject: str, data: dict[str, Any]) -> str | None:
+    """The MLproject's python_env/conda_env: a file inside the project whose requirements are valid.
+
+    Checked here, at submit, because the node would otherwise fail on it (or read a file outside the
+    project's copy) after the job has queued.
+    """
+    key = "python_env" if "python_env" in data else "conda_env"
+    env_spec = data.get(key)
+    if env_spec is None:
+        return None
+    if not isinstance(env_spec, str) or not env_spec.strip():
+        raise ProjectError(f"{mlproject}: {key} must be a file name in the project, like python_env.yaml")
+    target = directory / env_spec
+    if (
+        "\x00" in env_spec
+        or len(env_spec) > 1024
+        or os.path.isabs(env_spec)
+        or ".." in Path(env_spec).parts
+        or not _inside(directory, target)
+    ):
+        raise ProjectError(
+            f"{mlproject}: {key} {shown(env_spec)} points outside the project: name a file inside it "
+            "(a relative path without '..'), like python_env.yaml"
+        )
+    if not _is_file(target):
+        raise ProjectError(
+            f"{mlproject}: {key} {shown(env_spec)} does not exist in the project: add it or remove {key}"
+        )
+    from .envs import check_spec
+
+    check_spec(target)
+    return env_spec
+
+
+_NBEXEC = "python -m jupyter_mltf.nbexec "
+
+
+def _nbexec_notebook(command: str) -> str | None:
+    """The notebook a ``python -m jupyter_mltf.nbexec NB.ipynb ...`` command runs, if it is one."""
+    if not command.startswith(_NBEXEC):
+        return None
+    try:
+        words = shlex.split(command[len(_NBEXEC) :])
+    except ValueError:
+        return None
+    return words[0].replace("{{", "{").replace("}}", "}") if words and words[0].endswith(".ipynb") else None
+
+
+def check_notebook(directory: Path, notebook: str, what: str) -> dict[str, Any]:
+    """The notebook an entry point runs, read as the node will read it (nbformat, version 4); a
+    ProjectError naming ``what`` when it cannot run there (missing, not JSON, not a notebook)."""
+    import nbformat
+
+    path = directory / notebook
+    if "\x00" in notebook or not _inside(directory, path) or not _is_file(path):
+        raise ProjectError(f"{what} runs notebook {shown(notebook)}, which is not a file in the project")
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = nbformat.reader.parse_json(text)  # type: ignore[no-untyped-call]
+        version = raw.get("nbformat") if isinstance(raw, dict) else None
+        if version not in (3, 4) or isinstance(version, bool):
+            raise ValueError("it has no nbformat version 3 or 4")
+        cells = raw.get("cells") if version == 4 else []
+        if not isinstance(cells, list) or not all(
+            isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw") and "source" in c for c in cells
+        ):
+            raise ValueError("its cells are not notebook cells")
+        # read again as the node reads it (nbformat.read): what fails here would fail there
+        nb = nbformat.convert(nbformat.reader.reads(text), 4)  # type: ignore[no-untyped-call]
+    except RecursionError:
+        raise ProjectError(
+            f"{what} runs notebook {shown(notebook)}, which is nested too deeply to be a notebook"
+        ) from None
+    except Exception as exc:  # nbformat raises many types (NotJSONError, NBFormatError, KeyError...)
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ProjectError(
+            f"{what} runs notebook {shown(notebook)}, which cannot be read as a Jupyter notebook ({detail}): "
+            "open and save it in Jupyter, or fix its JSON"
+        ) from None
+    return dict(nb)
 
 
 def _find_env_spec(directory: Path) -> str | None:
@@ -217,9 +362,8 @@ def load_project(directory: str | os.PathLike[str], *, notebook: str | None = No
 
 def _argparse_parameters(source: str) -> dict[str, Parameter]:
     """Typed parameters from ``parser.add_argument("--name", type=..., default=...)`` calls."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    tree = _parse_python(source)
+    if tree is None:
         return {}
     params: dict[str, Parameter] = {}
     for node in ast.walk(tree):
@@ -236,9 +380,8 @@ def _argparse_parameters(source: str) -> dict[str, Parameter]:
             continue  # flags and lists have no single typed value
         default: Any = None
         if "default" in kw:
-            try:
-                default = ast.literal_eval(kw["default"])
-            except ValueError:
+            default = _literal_value(kw["default"])
+            if default is _NOT_LITERAL:
                 continue
         ptype = "string"
         type_node = kw.get("type")
@@ -254,39 +397,63 @@ def _argparse_parameters(source: str) -> dict[str, Parameter]:
         required = isinstance(required_node, ast.Constant) and required_node.value is True
         if default is None and not required:
             continue
-        name = longs[0][2:]
-        if not _PARAM_NAME.fullmatch(name):
-            continue
-        params[name] = Parameter(name=name, type=ptype, default=default)
+        proposed = _proposed(longs[0][2:], ptype, default)
+        if proposed is not None:
+            params[proposed.name] = proposed
     return params
 
 
-def _notebook_parameters(path: Path) -> dict[str, Parameter]:
-    """Typed parameters from simple assignments in a cell tagged ``parameters`` (papermill's convention)."""
+_NOT_LITERAL = object()
+
+
+def _parse_python(source: str) -> ast.Module | None:
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # huge literals, deep nesting
+        return None
+
+
+def _literal_value(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        return _NOT_LITERAL
+
+
+def _proposed(name: str, ptype: str, default: Any) -> Parameter | None:
+    """A proposed parameter, or None when its name cannot be a {name} field or its default is not valid."""
+    if not _FIELD.fullmatch(name):
+        return None
+    param = Parameter(name=name, type=ptype)
+    if default is not None:
+        try:
+            param.default = coerce_param(param, default, source="default of")
+        except ProjectError:
+            return None
+    return param
+
+
+def _notebook_parameters(nb: dict[str, Any]) -> dict[str, Parameter]:
+    """Typed parameters from simple assignments in a cell tagged ``parameters`` (papermill's convention)."""
     params: dict[str, Parameter] = {}
     for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
+        tags = (cell.get("metadata") or {}).get("tags")
+        if cell.get("cell_type") != "code" or not isinstance(tags, list) or "parameters" not in tags:
             continue
         src = cell.get("source", "")
-        src = "".join(src) if isinstance(src, list) else str(src)
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
+        src = "".join(map(str, src)) if isinstance(src, list) else str(src)
+        tree = _parse_python(src)
+        if tree is None:
             return {}
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                try:
-                    value = ast.literal_eval(stmt.value)
-                except ValueError:
-                    continue
+                value = _literal_value(stmt.value)
                 if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                     continue
                 ptype = "float" if isinstance(value, float) else "int" if isinstance(value, int) else "string"
-                params[stmt.targets[0].id] = Parameter(stmt.targets[0].id, ptype, value)
+                proposed = _proposed(stmt.targets[0].id, ptype, value)
+                if proposed is not None:
+                    params[proposed.name] = proposed
         break
     return params
 
@@ -310,9 +477,9 @@ def propose_project(root: Path, *, notebook: str | None = None) -> Project:
     target: Path | None = None
     if notebook:
         nb_path = root / notebook
-        if nb_path.suffix == ".py" and nb_path.is_file() and _inside(root, nb_path):
+        if nb_path.suffix == ".py" and _is_file(nb_path) and _inside(root, nb_path):
             target = nb_path
-        elif nb_path.suffix == ".ipynb" and nb_path.is_file() and _inside(root, nb_path):
+        elif nb_path.suffix == ".ipynb" and _is_file(nb_path) and _inside(root, nb_path):
             target = nb_path
         else:
             raise ProjectError(
@@ -334,14 +501,14 @@ def propose_project(root: Path, *, notebook: str | None = None) -> Project:
         )
     rel = target.relative_to(root).as_posix()
     if target.suffix == ".ipynb":
-        params = _notebook_parameters(target)
+        params = _notebook_parameters(check_notebook(root, rel, "the proposed entry point"))
         parts = [f"-p {n}={{{n}}}" for n in params]
-        command = " ".join(["python -m jupyter_mltf.nbexec", shlex.quote(rel), *parts])
+        command = " ".join(["python -m jupyter_mltf.nbexec", _literal(shlex.quote(rel)), *parts])
         notes.append(f"no MLproject: runs notebook {rel} top to bottom (cells tagged 'parameters' become parameters)")
     else:
         params = _argparse_parameters(target.read_text(encoding="utf-8", errors="replace"))
         parts = [f"--{n} {{{n}}}" for n in params]
-        command = " ".join(["python", shlex.quote(rel), *parts])
+        command = " ".join(["python", _literal(shlex.quote(rel)), *parts])
         how = f" with its argparse options {', '.join(params)} as parameters" if params else ""
         notes.append(f"no MLproject: runs {rel}{how}")
     name = _safe_project_name(root.resolve().name)
@@ -381,50 +548,66 @@ def render_mlproject(name: str, entry: EntryPoint, env_spec: str | None) -> str:
 
 
 def coerce_param(param: Parameter, value: Any, *, source: str = "parameter") -> Any:
-    """Check ``value`` against the parameter's type; returns the typed value."""
+    """Check ``value`` against the parameter's type; returns the typed value.
+
+    Numbers go through the bounded parsers of :mod:`.resources`: a float is finite, an int fits 64 bits,
+    and text is length-checked before int()/float() sees it.
+    """
+    what = f"{source} {param.name!r}"
     if isinstance(value, str) and "\x00" in value:
-        raise ProjectError(f"{source} {param.name!r} contains a NUL byte")
+        raise ProjectError(f"{what} contains a NUL byte")
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ProjectError(f"{source} {param.name!r} is not valid UTF-8 text: use UTF-8") from None
-    try:
-        if param.type == "float":
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError
-            return number
-        if param.type == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(str(value).strip()) if isinstance(value, str) else int(value)
-        if param.type == "bool":
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ProjectError(f"{source} {param.name!r} must be {param.type}, not {value!r}") from None
-    if not isinstance(value, (str, int, float)):
-        raise ProjectError(f"{source} {param.name!r} must be a {param.type}, not {type(value).__name__}")
-    return str(value)
+            raise ProjectError(f"{what} is not valid UTF-8 text: use UTF-8") from None
+    if param.type == "float":
+        return parse_float(what, value, error=ProjectError, expected=f"float ({FLOAT_WORDS})")
+    if param.type == "int":
+        return parse_int(
+            what,
+            value,
+            -INT_PARAM_MAX,
+            INT_PARAM_MAX,
+            error=ProjectError,
+            expected=f"int ({INT_WORDS})",
+            bounds=f"int ({INT_WORDS})",
+        )
+    if param.type == "bool":
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text in (True, 1, "1", "true", "yes", "on") and not isinstance(text, float):
+            return True
+        if text in (False, 0, "0", "false", "no", "off") and not isinstance(text, float):
+            return False
+        raise ProjectError(f"{what} must be bool (true or false), not {shown(value)}")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or isinstance(value, int) and abs(value) <= INT_PARAM_MAX:
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(value)
+    raise ProjectError(
+        f"{what} must be a {param.type} (text, or a number of at most {MAX_NUMBER_CHARS} digits), not {shown(value)}"
+    )
+
+
+FLOAT_WORDS = "a finite decimal number such as 0.01, 3 or 1e-3"
+#: int parameters: any whole number a script's argparse can take, up to MAX_NUMBER_CHARS digits (bounded so
+#: that no int() ever sees thousands of digits); jobs that need 64 bits check that themselves
+INT_PARAM_MAX = 10**MAX_NUMBER_CHARS - 1
+INT_WORDS = f"a whole number of at most {MAX_NUMBER_CHARS} digits"
 
 
 def validate_params(entry: EntryPoint, given: dict[str, Any] | None) -> dict[str, str]:
     """Validate user parameters against an entry point: unknown names and ill-typed values are errors."""
-    given = dict(given or {})
-    if not isinstance(given, dict):
+    if given is not None and not isinstance(given, dict):
         raise ProjectError("params must be an object of name -> value")
+    given = dict(given or {})
     if entry.parameters:
-        unknown = sorted(set(given) - set(entry.parameters))
+        unknown = sorted(str(name) for name in set(given) - set(entry.parameters))
         if unknown:
             raise ProjectError(
-                f"unknown parameter(s) {', '.join(map(repr, unknown))} for entry point {entry.name!r}: "
+                f"unknown parameter(s) {', '.join(map(shown, unknown[:10]))} for entry point {entry.name!r}: "
                 f"valid ones are {', '.join(entry.parameters)}"
             )
     out: dict[str, str] = {}
@@ -439,7 +622,7 @@ def validate_params(entry: EntryPoint, given: dict[str, Any] | None) -> dict[str
     # entry points that are plain scripts take any --name value pairs, as MLflow does
     for name, value in given.items():
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
-            raise ProjectError(f"parameter name {name!r} is not valid: use letters, digits and '_'")
+            raise ProjectError(f"parameter name {shown(name)} is not valid: use letters, digits and '_'")
         out[name] = _fmt(coerce_param(Parameter(name), value))
     return out
 
@@ -452,14 +635,60 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# command templates: plain {name} fields only, rendered without str.format
+
+
+def _literal(text: str) -> str:
+    """``text`` as a template that renders to itself (file names may contain braces)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def template_parts(entry_name: str, command: str) -> list[tuple[str, str | None]]:
+    """The command as (literal text, field name or None) pieces; a ProjectError naming the entry point and
+    the field for anything but ``{name}`` (``{{``/``}}`` are literal braces, as in MLflow)."""
+    try:
+        parsed = list(string.Formatter().parse(command))
+    except ValueError as exc:
+        raise ProjectError(
+            f"entry point {entry_name!r} has a malformed command template ({exc}): use {{name}} for a parameter "
+            "and {{ or }} for a literal brace"
+        ) from None
+    parts: list[tuple[str, str | None]] = []
+    for literal, field_name, spec, conversion in parsed:
+        parts.append((literal, None))
+        if field_name is None:
+            continue
+        if conversion is not None or spec or not _FIELD.fullmatch(field_name):
+            text = "{" + field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ProjectError(
+                f"entry point {entry_name!r} uses {_clip(text)} in its command: only plain {{name}} fields of "
+                "parameters are allowed (no attribute access, indexing, positions, conversions or format specs); "
+                "write {{ and }} for literal braces"
+            )
+        parts.append(("", field_name))
+    return parts
+
+
+def check_template(entry_name: str, command: str) -> None:
+    """Refuse a command template with anything but plain ``{name}`` fields (at load, so preview shows it)."""
+    template_parts(entry_name, command)
+
+
 def render_command(entry: EntryPoint, params: dict[str, str]) -> str:
     """The entry point's shell command with every parameter value shell-quoted (as MLflow does)."""
     quoted = {k: shlex.quote(v) for k, v in params.items()}
-    try:
-        command = entry.command.format(**quoted)
-    except KeyError as exc:
-        raise ProjectError(f"entry point {entry.name!r} uses {{{exc.args[0]}}} but has no such parameter") from None
-    except (IndexError, ValueError):
-        raise ProjectError(f"entry point {entry.name!r} has a malformed command template: check its braces") from None
+    pieces: list[str] = []
+    for literal, field_name in template_parts(entry.name, entry.command):
+        if field_name is None:
+            pieces.append(literal)
+        elif field_name in quoted:
+            pieces.append(quoted[field_name])
+        else:
+            raise ProjectError(f"entry point {entry.name!r} uses {{{field_name}}} but has no such parameter")
     extra = [f"--{k} {v}" for k, v in quoted.items() if k not in entry.parameters]
-    return " ".join([command, *extra])
+    return " ".join(["".join(pieces), *extra])

@@ -8,11 +8,14 @@ script is either an integer or matches :data:`SAFE_NAME`.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from .errors import ResourceError
+from .errors import InvalidRequest, ProjectError, ResourceError
 from .models import Partition, Resources
 
 RESOURCE_KEYS = ("gpus", "gpu_type", "partition", "time", "mem", "cpus", "nodes", "account", "qos")
@@ -39,21 +42,129 @@ MAX_CPUS = 4096
 MAX_TIME_S = 365 * 86400
 _MEM_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
 
+# -- the one bounded parser for numbers and times --------------------------------------------------------
+# Every number or time a user, a project file or a config gives goes through parse_int / parse_float /
+# parse_time / parse_mem. Text is length-checked before int() or float() sees it: CPython refuses int() of
+# more than 4300 digits with a ValueError, float() of a huge int raises OverflowError, and both cost time.
+
+#: the longest text a number may have: a 64-bit int has 20 characters, a float's repr at most 24
+MAX_NUMBER_CHARS = 40
+#: the longest text a time limit or memory size may have ("365-00:00:00" has 12)
+MAX_TIME_CHARS = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_FLOAT_INT_LIMIT = 2**1023  # ints at or beyond it do not fit a float
+FLOAT_EXPECTED = "a finite decimal number such as 0.01, 3 or 1e-3"
+
+
+def shown(value: Any) -> str:
+    """``value`` as a message may show it: short, and never a conversion that can fail or recurse."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        if abs(value) <= 10**MAX_NUMBER_CHARS:
+            return str(value)
+        digits = int(abs(value).bit_length() * 0.30102999566398120) + 1
+        if abs(value) < 10 ** (digits - 1):
+            digits -= 1
+        return f"a number of {digits} digits"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else f"{value[:20]!r}... ({len(value)} characters)"
+    return f"a {type(value).__name__}"  # containers are never printed: they may be nested 100,000 deep
+
+
+def _as_text(value: Any, max_chars: int) -> str | None:
+    """A scalar as stripped text of at most ``max_chars``, or None (wrong type, huge, too long)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if abs(value) <= INT64_MAX else None
+    if isinstance(value, float):
+        text = repr(value) if math.isfinite(value) else ""
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        return None
+    return text if text and len(text) <= max_chars else None
+
+
+def parse_int(
+    what: str,
+    value: Any,
+    low: int,
+    high: int,
+    *,
+    error: type[InvalidRequest] = ResourceError,
+    expected: str = "a whole number",
+    bounds: str | None = None,
+) -> int:
+    """A whole number in ``[low, high]`` from an int, an integral float or decimal text; ``error`` otherwise.
+
+    ``what`` names the field in the message ("gpus", "parameter 'n'"); ``bounds`` says the range in words
+    where "between low and high" would not read well.
+    """
+    out_of_range = error(f"{what} must be {bounds or f'between {low} and {high}'}, not {shown(value)}")
+    if isinstance(value, bool):
+        raise error(f"{what} must be {expected}, not {shown(value)}")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        text = value.strip()
+        if len(text.lstrip("+-")) > MAX_NUMBER_CHARS:
+            raise out_of_range
+        value = int(text)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise error(f"{what} must be {expected}, not {shown(value)}")
+    if not low <= value <= high:
+        raise out_of_range
+    return value
+
+
+def parse_float(
+    what: str,
+    value: Any,
+    *,
+    error: type[InvalidRequest] = ResourceError,
+    expected: str = FLOAT_EXPECTED,
+) -> float:
+    """A finite float from a number or decimal text (no NaN, no infinity, no huge ints); ``error`` otherwise."""
+    bad = error(f"{what} must be {expected}, not {shown(value)}")
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, int):
+        if abs(value) >= _FLOAT_INT_LIMIT:
+            raise bad
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(text):
+            raise bad
+        value = float(text)
+    if not isinstance(value, float) or not math.isfinite(value):
+        raise bad
+    return value
+
 
 def parse_time(value: Any) -> int:
     """Seconds from a Slurm time ("MM", "HH:MM:SS", "D-HH[:MM[:SS]]") or "90m", "2h", "1d"."""
-    text = str(value).strip().lower()
-    if not text:
+    if isinstance(value, str) and not value.strip():
         raise ResourceError("time is empty: use HH:MM:SS, for example 01:30:00")
-    match = re.fullmatch(r"(\d+)\s*([smhd])", text)
+    raw = _as_text(value, MAX_TIME_CHARS)
+    if raw is None:
+        raise ResourceError(
+            f"time {shown(value)} is not a time limit: use HH:MM:SS (01:30:00), D-HH:MM:SS or 90m, at most a year"
+        )
+    text = raw.lower()
+    match = re.fullmatch(r"(\d+)\s*([smhd])", text, re.ASCII)
     if match:
         total = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
         if not 0 < total <= MAX_TIME_S:
-            raise ResourceError(f"time {value!r} must be more than zero and at most a year")
+            raise ResourceError(f"time {shown(value)} must be more than zero and at most a year")
         return total
-    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text, re.ASCII)
     if not match:
-        raise ResourceError(f"time {value!r} is not a time limit: use HH:MM:SS (01:30:00), D-HH:MM:SS or 90m")
+        raise ResourceError(f"time {shown(value)} is not a time limit: use HH:MM:SS (01:30:00), D-HH:MM:SS or 90m")
     days, a, b, c = match.groups()
     nums = [int(x) for x in (a, b, c) if x is not None]
     if days is not None:
@@ -67,9 +178,9 @@ def parse_time(value: Any) -> int:
     else:
         total = nums[0] * 3600 + nums[1] * 60 + nums[2]
     if total <= 0:
-        raise ResourceError(f"time {value!r} must be more than zero")
+        raise ResourceError(f"time {shown(value)} must be more than zero")
     if total > MAX_TIME_S:
-        raise ResourceError(f"time {value!r} is more than a year: ask for at most 365-00:00:00")
+        raise ResourceError(f"time {shown(value)} is more than a year: ask for at most 365-00:00:00")
     return total
 
 
@@ -83,15 +194,16 @@ def format_time(seconds: int) -> str:
 
 def parse_mem(value: Any) -> int:
     """Megabytes from "16G", "500M", "16GB", "1T" or a bare number of megabytes."""
-    text = str(value).strip().upper().removesuffix("B")
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?", text)
+    raw = _as_text(value, MAX_TIME_CHARS)
+    text = raw.upper().removesuffix("B") if raw is not None else ""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?", text, re.ASCII)
     if not match:
-        raise ResourceError(f"mem {value!r} is not a memory size: use a number with a unit, like 16G or 500M")
+        raise ResourceError(f"mem {shown(value)} is not a memory size: use a number with a unit, like 16G or 500M")
     megabytes = float(match.group(1)) * _MEM_UNITS[match.group(2) or "M"]
     if megabytes < 1:
-        raise ResourceError(f"mem {value!r} is less than 1M")
+        raise ResourceError(f"mem {shown(value)} is less than 1M")
     if megabytes > 64 * 1024 * 1024:
-        raise ResourceError(f"mem {value!r} is more than 64T")
+        raise ResourceError(f"mem {shown(value)} is more than 64T")
     return int(megabytes)
 
 
@@ -104,31 +216,27 @@ def format_mem(megabytes: int) -> str:
 
 
 def _int(key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise ResourceError(f"{key} must be a whole number, not {value!r}")
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise ResourceError(f"{key} must be a whole number, not {value!r}") from None
-    if not low <= number <= high:
-        raise ResourceError(f"{key} must be between {low} and {high}, not {number}")
-    return number
+    return parse_int(key, value, low, high)
 
 
 def _name(key: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
-    text = str(value)
-    if not SAFE_NAME.fullmatch(text):
-        raise ResourceError(f"{key} {text!r} is not a valid name: use letters, digits, '_', '-' and '.' (at most 64)")
+    # names are taken as given (no stripping): " gpu" is refused, not silently corrected
+    text = value if isinstance(value, str) else _as_text(value, 64) if isinstance(value, int) else None
+    if text is None or not SAFE_NAME.fullmatch(text):
+        raise ResourceError(
+            f"{key} {shown(value)} is not a valid name: use letters, digits, '_', '-' and '.' (at most 64)"
+        )
     return text
 
 
 def _parse_gres(value: Any) -> tuple[int, str | None]:
     """ "gpu:2", "gpu:a100:2", "gpu" -> (count, type)."""
-    parts = str(value).strip().split(":")
+    text = _as_text(value, 200)
+    parts = text.split(":") if text is not None else []
     if not parts or parts[0] != "gpu" or len(parts) > 3:
-        raise ResourceError(f"gres {value!r} is not understood: use gpu:N or gpu:TYPE:N")
+        raise ResourceError(f"gres {shown(value)} is not understood: use gpu:N or gpu:TYPE:N")
     if len(parts) == 1:
         return 1, None
     if len(parts) == 2:
@@ -143,7 +251,7 @@ def normalise_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise ResourceError(f"resource key {key!r} must be a string")
+            raise ResourceError(f"resource key {shown(key)} must be a string")
         canon = ALIASES.get(key, key)
         if canon in IGNORED_KEYS:
             continue
@@ -156,7 +264,7 @@ def normalise_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if canon not in RESOURCE_KEYS:
             raise ResourceError(
-                f"unknown resource {key!r}: valid resources are {', '.join(RESOURCE_KEYS)} "
+                f"unknown resource {shown(key)}: valid resources are {', '.join(RESOURCE_KEYS)} "
                 "(gateway_config.json may also use gres, cpus-per-task)"
             )
         out[canon] = value
@@ -242,3 +350,88 @@ def check_against_partitions(res: Resources, partitions: Iterable[Partition]) ->
             f"mem={res.mem} is more than the {format_mem(part.mem_per_node_mb)} per node of partition {part.name!r}"
         )
     return res
+
+
+# -- nesting: JSON bodies and YAML files are walked without recursion ---------------------------------------
+
+#: the deepest nesting of objects/arrays a request body or project file may have (a sweep needs 5)
+MAX_NESTING = 16
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _child_containers(node: Any) -> list[Any]:
+    values = node.values() if isinstance(node, dict) else node
+    return [child for child in values if isinstance(child, _CONTAINERS)]
+
+
+def _steps(node: Any) -> Iterable[tuple[str, Any]]:
+    if isinstance(node, dict):
+        return ((f".{str(key)[:30]}", child) for key, child in node.items())
+    return ((f"[{index}]", child) for index, child in enumerate(node))
+
+
+def nesting_path(value: Any, limit: int = MAX_NESTING) -> str | None:
+    """Where ``value`` nests more than ``limit`` objects/arrays deep (a path like ``params.word[0]``), or None.
+
+    Iterative, linear in the number of distinct containers even when YAML aliases share them (a file of
+    anchors can stand for 2**40 paths); a YAML value that contains itself counts as too deep.
+    """
+    heights: dict[int, int] = {}
+    open_ids: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not isinstance(node, _CONTAINERS):
+            continue
+        key = id(node)
+        if children_done:
+            open_ids.discard(key)
+            heights[key] = 1 + max((heights[id(child)] for child in _child_containers(node)), default=0)
+            continue
+        if key in heights:
+            continue
+        if key in open_ids:
+            return "a value that contains itself"
+        open_ids.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _child_containers(node))
+    if heights.get(id(value), 0) <= limit:
+        return None
+    path, node = "", value
+    for _ in range(limit):  # follow the deepest branch down to the first level over the limit
+        step, node = max(
+            ((step, child) for step, child in _steps(node) if isinstance(child, _CONTAINERS)),
+            key=lambda item: heights[id(item[1])],
+        )
+        path += step
+    return path.lstrip(".") or "the top level"
+
+
+#: a gateway_config.json larger than this is not a handful of resource settings
+MAX_GATEWAY_CONFIG_BYTES = 64 * 1024
+
+
+def read_gateway_config(path: Path) -> dict[str, Any]:
+    """A project's gateway_config.json as a dict, bounded (size, nesting, numbers) and with a ProjectError
+    that names the file for anything malformed; parse_resources then checks each value."""
+    name = path.name
+    try:
+        raw = path.read_bytes()[: MAX_GATEWAY_CONFIG_BYTES + 1]
+    except OSError as exc:
+        raise ProjectError(f"cannot read {name}: {exc.strerror}") from None
+    if len(raw) > MAX_GATEWAY_CONFIG_BYTES:
+        raise ProjectError(f"{name} is larger than {MAX_GATEWAY_CONFIG_BYTES // 1024} KiB: is it a gateway config?")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ProjectError(f"{name} is nested too deeply: at most {MAX_NESTING} levels") from None
+    except (UnicodeDecodeError, ValueError):  # ValueError: also CPython's 4300-digit int() limit
+        raise ProjectError(f"{name} is not valid JSON: fix it or remove it") from None
+    if not isinstance(data, dict):
+        raise ProjectError(f"{name} must be a JSON object of resource -> value")
+    deep = nesting_path(data)
+    if deep is not None:
+        raise ProjectError(f"{name} is nested too deeply at {deep}: at most {MAX_NESTING} levels")
+    return data

@@ -22,11 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-GRACE_SECONDS = 20.0
+from .ranklog import RankLogTail, write_lines
+
+GRACE_SECONDS = 20.0  # without a KillWait from the cluster (the local backend: nothing SIGKILLs the runner)
+CLEANUP_SECONDS = 2.0  # after a stop, how long the runner waits for MLflow's import before giving up on it
+OWNER_FILE = "owner"  # in each scratch dir: "host pid start-time" of the runner that made it
 
 
 def _say(message: str) -> None:
-    print(f"[mltf] {message}", flush=True)
+    from .formatting import redact
+
+    write_lines(f"[mltf] {redact(message)}\n")
 
 
 class Tracker:
@@ -57,7 +63,7 @@ class Tracker:
         return self.client is not None
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if not self._ensure():
+        if self._failed or not self._ensure():
             return
         try:
             getattr(self.client, method)(self.run_id, *args, **kwargs)
@@ -91,22 +97,104 @@ class Tracker:
         self._thread = threading.Thread(target=work, name="mltf-tracking", daemon=True)
         self._thread.start()
 
-    def join(self) -> None:
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the background thread (at most ``timeout`` s); False when it is still busy."""
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._failed = True  # a stopped job has no time left for it: the watcher closes the run
+                return False
         if self.monitor is not None:
             try:
                 self.monitor.finish()
             except Exception:
                 pass
             self.monitor = None
+        return True
 
 
-def _scratch(job_dir: str) -> str:
-    base = os.environ.get("SLURM_TMPDIR") or os.environ.get("TMPDIR") or job_dir
-    if not os.access(base, os.W_OK):
-        base = job_dir
-    return tempfile.mkdtemp(prefix=f"mltf-{os.environ.get('SLURM_JOB_ID', 'local')}-", dir=base)
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (so a reused pid is not taken for the runner that made a dir)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _scratch_base(job_dir: str) -> str:
+    """Node scratch when the cluster gives one, else one per-user dir next to the jobs dir (not inside the
+    job dir: a later job's runner must find what a SIGKILLed one left, to remove it)."""
+    for base in (os.environ.get("SLURM_TMPDIR"), os.environ.get("TMPDIR")):
+        if base and os.path.isdir(base) and os.access(base, os.W_OK):
+            return base
+    base = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(job_dir))), "scratch")
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    return base
+
+
+def remove_stale_scratch(base: str, host: str, limit: int = 50) -> list[str]:
+    """Remove scratch dirs on this host whose runner is gone (SIGKILLed before it could clean up).
+    Only dirs of this user with an owner file naming this host are judged; at most ``limit`` are looked at."""
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(base) if n.startswith("mltf-")][:limit]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+            with open(os.path.join(path, OWNER_FILE), encoding="utf-8") as fh:
+                owner_host, pid, started = fh.read().split()
+        except (OSError, ValueError):
+            continue
+        if owner_host == host and _start_time(int(pid)) != started:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _scratch(job_dir: str) -> tuple[str, str]:
+    """(scratch dir, project dir inside it). Leftovers of killed runners on this host go first."""
+    base = _scratch_base(job_dir)
+    host = socket.gethostname()
+    for path in remove_stale_scratch(base, host):
+        _say(f"removed the scratch of an earlier job that was killed: {path}")
+    scratch = tempfile.mkdtemp(prefix=f"mltf-{os.environ.get('SLURM_JOB_ID', 'local')}-", dir=base)
+    with open(os.path.join(scratch, OWNER_FILE), "w", encoding="utf-8") as fh:
+        fh.write(f"{host} {os.getpid()} {_start_time(os.getpid())}\n")
+    workdir = os.path.join(scratch, "project")
+    os.mkdir(workdir, 0o700)
+    return scratch, workdir
+
+
+def _wait_child(proc: subprocess.Popen[bytes], killed: dict[str, float], grace: float) -> int:
+    """The entry point's exit code. After a stop signal it gets ``grace`` seconds (SIGTERM was passed on),
+    then it is killed: the runner must still have time to clean up before Slurm's SIGKILL."""
+    while True:
+        try:
+            return proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            pass
+        if killed["signal"] and time.monotonic() >= killed["at"] + grace:
+            _say(f"the entry point did not stop within {grace:g} s of the signal: killing it")
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return proc.wait()
+
+
+def _read_secret(path: str | None, what: str) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        _say(f"warning: cannot read the {what} file: {exc.strerror}")
+        return None
 
 
 def entry_point_bin_dir(spec: dict[str, Any], workdir: str) -> str:
@@ -135,6 +223,8 @@ def child_env(spec: dict[str, Any], bin_dir: str, token: str | None) -> dict[str
         env["MLFLOW_EXPERIMENT_ID"] = spec["experiment_id"]
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token
+    if spec.get("params_file"):
+        env["MLTF_PARAMS_FILE"] = spec["params_file"]  # parameters without the command line (seen in ps)
     env["MLTF_JOB_ID"] = spec["job_id"]
     return env
 
@@ -150,13 +240,14 @@ def run(spec_path: str) -> int:
     is_leader = node_rank == 0
     host = socket.gethostname()
     started = time.time()
-    token = None
-    if spec.get("token_file"):
-        try:
-            token = Path(spec["token_file"]).read_text(encoding="utf-8").strip()
-            os.environ["MLFLOW_TRACKING_TOKEN"] = token  # for this process's own MLflow client
-        except OSError as exc:
-            _say(f"warning: cannot read the tracking token file: {exc.strerror}")
+    token = _read_secret(spec.get("token_file"), "tracking token")
+    if token:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token  # for this process's own MLflow client
+    password = _read_secret(spec.get("password_file"), "tracking password")
+    if password:  # this process's client, the entry point and sweep trials (they inherit the environment)
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+    if spec.get("tracking_username") and not os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        os.environ["MLFLOW_TRACKING_USERNAME"] = spec["tracking_username"]
     if spec.get("tracking_uri"):
         os.environ["MLFLOW_TRACKING_URI"] = spec["tracking_uri"]
     tracker = Tracker(spec.get("tracking_uri"), spec.get("run_id"))
@@ -182,11 +273,16 @@ def run(spec_path: str) -> int:
         }
         if slurm_job:
             tags["mltf.slurm_job_id"] = slurm_job
-    workdir = _scratch(job_dir)
+    grace = float(spec.get("stop_grace") or GRACE_SECONDS)
+    scratch, workdir = _scratch(job_dir)
+    rank_logs = os.path.join(scratch, "ranks")  # torchrun's per-rank output files, beside the project copy
+    rank_tail: RankLogTail | None = None
     proc: subprocess.Popen[bytes] | None = None
-    killed = {"signal": 0}
+    killed: dict[str, float] = {"signal": 0, "at": 0.0}
 
     def on_signal(signum: int, _frame: Any) -> None:
+        if not killed["signal"]:
+            killed["at"] = time.monotonic()
         killed["signal"] = signum
         if proc is not None and proc.poll() is None:
             try:
@@ -205,7 +301,7 @@ def run(spec_path: str) -> int:
         bin_dir = entry_point_bin_dir(spec, workdir)
         from .launchers import launch_argv
 
-        argv = launch_argv(spec, workdir, topo)
+        argv = launch_argv(spec, workdir, topo, rank_log_dir=rank_logs)
         env = child_env(spec, bin_dir, token)
         env.update(topo.env())
         if not is_leader:
@@ -213,27 +309,20 @@ def run(spec_path: str) -> int:
         _say(f"running: {spec['command']}" + (f"  (launcher: {' '.join(argv[:6])} ...)" if argv[0] != "bash" else ""))
         if not killed["signal"]:
             proc = subprocess.Popen(argv, cwd=workdir, env=env, start_new_session=True)
+            if argv[0] == "torchrun":
+                rank_tail = RankLogTail(rank_logs, topo.node_rank, max(topo.gpus_per_node, 1)).start()
             tracker.start(tags, host_id() if topo.nodes > 1 else None, metrics=True)
-            while True:
-                try:
-                    rc = proc.wait()
-                    break
-                except InterruptedError:
-                    continue
-            if killed["signal"] and proc.poll() is None:
-                try:
-                    rc = proc.wait(timeout=GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    rc = proc.wait()
+            rc = _wait_child(proc, killed, grace)
         else:
             rc = 143
     except Exception as exc:
         _say(f"error: {type(exc).__name__}: {exc}")
         rc = 1
     finally:
-        tracker.join()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if rank_tail is not None:
+            rank_tail.stop()
+        shutil.rmtree(scratch, ignore_errors=True)  # first: after a stop, SIGKILL may come any moment
+        tracker.join(CLEANUP_SECONDS if killed["signal"] else None)
 
     if killed["signal"]:
         status, state = "KILLED", "CANCELLED"
@@ -254,7 +343,7 @@ def run(spec_path: str) -> int:
         with open(os.path.join(job_dir, "result.json"), "w", encoding="utf-8") as fh:
             json.dump(result, fh)
     _say(f"done: {status}")
-    return 143 if killed["signal"] and rc == 0 else rc
+    return 143 if killed["signal"] and rc == 0 else int(rc)
 
 
 def detach(spec_path: str, log_path: str) -> int:

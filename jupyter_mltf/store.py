@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_native ON jobs (backend, native_id);
 CREATE INDEX IF NOT EXISTS jobs_poll ON jobs (needs_poll);
+CREATE TABLE IF NOT EXISTS claims (
+    idempotency_key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    claimed_at REAL NOT NULL
+);
 """
 _COLUMNS = "(id, backend, native_id, idempotency_key, submitted_at, needs_poll, data) VALUES (?,?,?,?,?,?,?)"
 
@@ -121,6 +126,52 @@ class JobStore:
                             job_id=existing.id,
                         ) from None
                 raise
+
+    def claim_key(self, key: str, job_id: str, stale_after: float = 900.0) -> None:
+        """Reserve ``key`` for ``job_id`` before the submit creates anything (MLflow run, job dir, archive,
+        Slurm job). One transaction, serialised across threads and processes by sqlite's write lock, so of
+        many concurrent submits with one key exactly one gets here; the others get
+        :class:`DuplicateSubmission` naming the job that holds it. A claim whose submit died (no job row
+        after ``stale_after`` seconds) is taken over."""
+        with self._lock:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                holder = self._key_holder(conn, key, stale_after)
+                if holder is not None:
+                    raise DuplicateSubmission(
+                        f"a job was already submitted with idempotency key {key!r}: {holder} "
+                        f"(`jupyter mltf status {holder}`)",
+                        job_id=holder,
+                    )
+                conn.execute(
+                    "INSERT OR REPLACE INTO claims (idempotency_key, job_id, claimed_at) VALUES (?,?,?)",
+                    (key, job_id, time.time()),
+                )
+                conn.execute("COMMIT")
+                self._writes += 1
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _key_holder(conn: sqlite3.Connection, key: str, stale_after: float) -> str | None:
+        """The job id that holds ``key`` (a job, or a live claim of a submit in progress), else None."""
+        row = conn.execute("SELECT id FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        row = conn.execute("SELECT job_id, claimed_at FROM claims WHERE idempotency_key = ?", (key,)).fetchone()
+        if row is not None and time.time() - float(row[1]) < stale_after:
+            return str(row[0])
+        return None
+
+    def release_key(self, key: str, job_id: str) -> None:
+        """Give ``key`` back after a refused or rolled-back submit (only the claim ``job_id`` holds)."""
+        with self._lock:
+            self._connect().execute(
+                "DELETE FROM claims WHERE idempotency_key = ? AND job_id = ?", (key, job_id)
+            )
+            self._writes += 1
 
     def save(self, job: Job) -> None:
         self.save_many([job])

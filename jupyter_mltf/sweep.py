@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import InvalidRequest
+from .errors import InvalidRequest, ProjectError
 from .models import Job
-from .project import EntryPoint, Parameter, render_command, validate_params
+from .project import PARAM_NAME, EntryPoint, Parameter, coerce_param, load_yaml, render_command, validate_params
+from .resources import INT64_MAX, INT64_MIN, parse_float, parse_int, shown
 
 SWEEP_KEYS = {
     "objective",
@@ -44,25 +43,52 @@ _METRIC = re.compile(r"^[A-Za-z0-9_.\-/ ]{1,250}$")
 MAX_TRIALS = 10000
 
 
+MAX_CHOICES = 1000
+#: numpy's and Optuna's samplers take seeds from 0 to 2**32 - 1
+MAX_SEED = 2**32 - 1
+MAX_SWEEP_FILE_BYTES = 1024 * 1024
+
+
 def load_sweep_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            text = fh.read(MAX_SWEEP_FILE_BYTES + 1)
     except OSError as exc:
         raise InvalidRequest(f"cannot read sweep file {path!r}: {exc.strerror}") from None
-    except yaml.YAMLError:
-        raise InvalidRequest(f"sweep file {path!r} is not valid YAML") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"sweep file {path!r} is not UTF-8 text: save it as UTF-8") from None
+    if len(text) > MAX_SWEEP_FILE_BYTES:
+        raise InvalidRequest(f"sweep file {path!r} is larger than {MAX_SWEEP_FILE_BYTES // 1024} KiB")
+    data = load_yaml(text, f"sweep file {path!r}", InvalidRequest)
     if not isinstance(data, dict):
         raise InvalidRequest("a sweep file is a mapping with objective, trials, parallelism and parameters")
     return data
 
 
-def _number(name: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRequest(f"sweep parameter {name!r}: {key} must be a number")
-    if not math.isfinite(value):
-        raise InvalidRequest(f"sweep parameter {name!r}: {key} must be finite")
-    return float(value)
+def _number(name: str, key: str, value: Any, kind: str = "float") -> float:
+    what = f"sweep parameter {name!r}: {key}"
+    if kind == "int":
+        return float(parse_int(what, value, INT64_MIN, INT64_MAX, error=InvalidRequest))
+    return parse_float(what, value, error=InvalidRequest)
+
+
+def _choices(name: str, choices: Any, param: Parameter | None) -> list[Any]:
+    """Choices the trials can pass to the entry point: one kind (all text or all numbers), each valid for
+    the parameter's type, so that no trial fails on the node for a value the sweep itself chose."""
+    if not isinstance(choices, list) or not choices or len(choices) > MAX_CHOICES:
+        raise InvalidRequest(f"sweep parameter {name!r}: choices must be a non-empty list of at most {MAX_CHOICES}")
+    if not all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in choices):
+        bad = next(c for c in choices if isinstance(c, bool) or not isinstance(c, (str, int, float)))
+        raise InvalidRequest(f"sweep parameter {name!r}: choices must be strings or numbers, not {shown(bad)}")
+    if len({isinstance(c, str) for c in choices}) > 1:
+        raise InvalidRequest(f"sweep parameter {name!r}: choices mix strings and numbers: use one kind")
+    check = param or Parameter(name)
+    for choice in choices:
+        try:
+            coerce_param(check, choice, source="sweep parameter")
+        except ProjectError as exc:
+            raise InvalidRequest(f"{exc.message} (in choices)") from None
+    return choices
 
 
 def _space(name: str, raw: Any, param: Parameter | None) -> dict[str, Any]:
@@ -71,38 +97,58 @@ def _space(name: str, raw: Any, param: Parameter | None) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidRequest(f"sweep parameter {name!r} must be {{type, low, high}} or a list of choices")
     kind = raw.get("type") or (param.type if param else "float")
+    if not isinstance(kind, str):
+        raise InvalidRequest(f"sweep parameter {name!r}: type must be float, int or categorical")
     kind = {"integer": "int", "string": "categorical", "str": "categorical"}.get(kind, kind)
-    unknown = set(raw) - {"type", "low", "high", "log", "step", "choices"}
+    unknown = set(map(str, raw)) - {"type", "low", "high", "log", "step", "choices"}
     if unknown:
         raise InvalidRequest(f"sweep parameter {name!r} has unknown keys {sorted(unknown)}")
     if kind == "categorical":
-        choices = raw.get("choices")
-        if not isinstance(choices, list) or not choices or len(choices) > 1000:
-            raise InvalidRequest(f"sweep parameter {name!r}: choices must be a non-empty list")
-        if not all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in choices):
-            raise InvalidRequest(f"sweep parameter {name!r}: choices must be strings or numbers")
-        return {"type": "categorical", "choices": choices}
+        return {"type": "categorical", "choices": _choices(name, raw.get("choices"), param)}
     if kind not in ("float", "int"):
         raise InvalidRequest(f"sweep parameter {name!r}: type must be float, int or categorical")
-    low, high = _number(name, "low", raw.get("low")), _number(name, "high", raw.get("high"))
+    if param is not None and (param.type == "int" and kind == "float" or param.type == "bool"):
+        raise InvalidRequest(
+            f"sweep parameter {name!r} is a {param.type} parameter of the entry point: "
+            + ("use type int" if param.type == "int" else "use a list of choices")
+        )
+    low, high = _number(name, "low", raw.get("low"), kind), _number(name, "high", raw.get("high"), kind)
     if not low < high:
         raise InvalidRequest(f"sweep parameter {name!r}: low must be less than high")
-    log = bool(raw.get("log", False))
+    if not math.isfinite(high - low):
+        raise InvalidRequest(f"sweep parameter {name!r}: the range from low to high is too large for a float")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise InvalidRequest(f"sweep parameter {name!r}: log must be true or false")
     if log and low <= 0:
         raise InvalidRequest(f"sweep parameter {name!r}: a log scale needs low > 0")
     space: dict[str, Any] = {"type": kind, "low": low, "high": high, "log": log}
     if kind == "int":
         space["low"], space["high"] = int(low), int(high)
     if raw.get("step") is not None:
-        space["step"] = _number(name, "step", raw["step"])
+        step = _number(name, "step", raw["step"], kind)
+        if step <= 0:
+            raise InvalidRequest(f"sweep parameter {name!r}: step must be more than zero")
+        if log and (kind == "float" or step != 1):
+            raise InvalidRequest(f"sweep parameter {name!r}: a log scale cannot have a step (Optuna refuses it)")
+        space["step"] = int(step) if kind == "int" else step
     return space
 
 
+def _whole(what: str, value: Any, low: int, high: int) -> int:
+    return parse_int(f"sweep {what}", value, low, high, error=InvalidRequest)
+
+
 def parse_sweep(raw: dict[str, Any], entry: EntryPoint) -> dict[str, Any]:
-    """Validate a sweep against the entry point's parameters; returns the normalised sweep."""
+    """Validate a sweep against the entry point's parameters; returns the normalised sweep.
+
+    Everything a trial could only fail on at run time (a zero step, an empty or ill-typed choice list, a
+    seed numpy refuses, a value the parameter's type refuses) is refused here, before anything is queued.
+    """
     if not isinstance(raw, dict):
         raise InvalidRequest("sweep must be a mapping")
-    unknown = set(raw) - SWEEP_KEYS
+    # (nesting is bounded where the sweep is parsed: the REST body, load_sweep_file; nothing here recurses)
+    unknown = set(map(str, raw)) - SWEEP_KEYS
     if unknown:
         raise InvalidRequest(f"sweep has unknown keys {sorted(unknown)}: valid keys are {sorted(SWEEP_KEYS)}")
     objective = raw.get("objective") or {}
@@ -116,15 +162,14 @@ def parse_sweep(raw: dict[str, Any], entry: EntryPoint) -> dict[str, Any]:
         raise InvalidRequest("sweep objective needs a metric name the entry point logs to MLflow, e.g. val_loss")
     if direction not in ("minimize", "maximize"):
         raise InvalidRequest("sweep direction must be minimize or maximize")
-    trials = raw.get("trials", 10)
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
-        raise InvalidRequest(f"sweep trials must be a whole number from 1 to {MAX_TRIALS}")
-    parallelism = raw.get("parallelism", min(4, trials))
-    if isinstance(parallelism, bool) or not isinstance(parallelism, int) or not 1 <= parallelism <= trials:
-        raise InvalidRequest("sweep parallelism must be a whole number from 1 to the number of trials")
+    trials = _whole("trials", raw.get("trials", 10), 1, MAX_TRIALS)
+    parallelism = _whole("parallelism", raw.get("parallelism", min(4, trials)), 1, trials)
     space_raw = raw.get("parameters")
     if not isinstance(space_raw, dict) or not space_raw:
         raise InvalidRequest("sweep parameters must name at least one entry point parameter to search")
+    bad_names = [n for n in space_raw if not isinstance(n, str) or not PARAM_NAME.fullmatch(n)]
+    if bad_names:
+        raise InvalidRequest(f"sweep parameter name {shown(bad_names[0])} is not valid: use letters, digits and '_'")
     if entry.parameters:
         unknown_params = sorted(set(space_raw) - set(entry.parameters))
         if unknown_params:
@@ -143,8 +188,8 @@ def parse_sweep(raw: dict[str, Any], entry: EntryPoint) -> dict[str, Any]:
     if storage is not None and (not isinstance(storage, str) or "\n" in storage):
         raise InvalidRequest("sweep storage must be an Optuna storage URL")
     seed = raw.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise InvalidRequest("sweep seed must be a whole number")
+    if seed is not None:
+        seed = _whole("seed", seed, 0, MAX_SEED)
     return {
         "metric": metric,
         "direction": direction,

@@ -9,7 +9,15 @@ import re
 import threading
 from typing import Any
 
-from .errors import BackendUnavailable, MLTFError
+from .errors import (
+    AuthenticationError,
+    BackendUnavailable,
+    InvalidRequest,
+    MLTFError,
+    PermissionDenied,
+    ProjectError,
+)
+from .formatting import redact
 
 TERMINAL_RUN_STATUSES = {"FINISHED", "FAILED", "KILLED"}
 TAG_PREFIX = "mltf."
@@ -26,13 +34,64 @@ def _client(tracking_uri: str | None) -> Any:
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _unavailable(tracking_uri: str | None, exc: Exception) -> BackendUnavailable:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0][:300] if text else type(exc).__name__)
+
+
+def _unavailable(tracking_uri: str | None, exc: Exception) -> MLTFError:
+    """The error to show for a failed MLflow call: what the server said when it answered (refused
+    credentials, no permission, a refused value), "cannot be reached" only when it did not answer."""
+    where = redact(tracking_uri or "the default location")
+    code = str(getattr(exc, "error_code", "") or "")
+    answered = type(exc).__name__ == "RestException"  # the server answered with an error (not a network failure)
+    detail = f"mlflow error: {_first_line(exc)}"
+    if answered and code in ("UNAUTHENTICATED", "UNAUTHORIZED"):
+        return AuthenticationError(
+            f"the MLflow tracking server at {where} refused the credentials: set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) and try again",
+            log_message=detail,
+        )
+    if answered and code == "PERMISSION_DENIED":
+        return PermissionDenied(
+            f"the MLflow tracking server at {where} does not let this user do that: ask its administrator "
+            "for access to the experiment, or use another experiment",
+            log_message=detail,
+        )
+    if answered and code not in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", ""):
+        return InvalidRequest(f"the MLflow tracking server at {where} refused the request: {_first_line(exc)}",
+                              log_message=detail)
     return BackendUnavailable(
-        f"the MLflow tracking server at {tracking_uri or 'the default location'} cannot be reached: "
+        f"the MLflow tracking server at {where} cannot be reached: "
         "check that it is running and MLFLOW_TRACKING_URI is right",
-        log_message=f"mlflow error: {text}",
+        log_message=detail,
     )
+
+
+def check_uri(tracking_uri: str | None) -> None:
+    """Refuse a tracking URI with a password in it: the URI is shown in run links, job records, logs and
+    the job's spec, where a password must never be. Credentials belong in the environment."""
+    if tracking_uri and redact(tracking_uri) != tracking_uri:
+        raise InvalidRequest(
+            f"the MLflow tracking URI {redact(tracking_uri)} has a user name and password in it: set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead and use the URI without them "
+            "(jobs get the password in a private file, never in the URI)"
+        )
+
+
+def check_experiment(tracking_uri: str | None, name: str) -> None:
+    """Refuse (before anything is created) an experiment name that belongs to a deleted experiment:
+    MLflow keeps the name, so a run cannot be created in it until it is restored or permanently deleted."""
+    try:
+        exp = _client(tracking_uri).get_experiment_by_name(name)
+    except Exception as exc:
+        raise _unavailable(tracking_uri, exc) from None
+    if exp is not None and exp.lifecycle_stage == "deleted":
+        raise ProjectError(
+            f"the MLflow experiment {name!r} was deleted: restore it (`mlflow experiments restore "
+            f"--experiment-id {exp.experiment_id}`) or choose another experiment name (--experiment / "
+            "'experiment')"
+        )
 
 
 def run_url(ui_url: str | None, experiment_id: str | None, run_id: str | None) -> str | None:
@@ -47,6 +106,7 @@ def ping(tracking_uri: str | None, timeout: float = 5.0) -> None:
     An HTTP server is asked for ``/health`` once, with a short timeout: MLflow's own client would retry a
     refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES) while the user waits.
     """
+    check_uri(tracking_uri)
     if tracking_uri and tracking_uri.startswith(("http://", "https://")):
         import urllib.error
         import urllib.request
@@ -57,7 +117,7 @@ def ping(tracking_uri: str | None, timeout: float = 5.0) -> None:
         except urllib.error.HTTPError:
             return  # it answers (a proxy may not route /health): let the real calls decide
         except (OSError, ValueError) as exc:
-            raise _unavailable(tracking_uri, exc) from None
+            raise _unavailable(tracking_uri, exc) from None  # (credentials in the URI were refused before)
     try:
         _client(tracking_uri).search_experiments(max_results=1)
     except MLTFError:
@@ -83,11 +143,31 @@ def create_run(
         client.update_run(run_id, status="SCHEDULED")
         return str(exp_id), str(run_id)
     except Exception as exc:
-        if "RESOURCE_ALREADY_EXISTS" in str(exc):
-            exp = _client(tracking_uri).get_experiment_by_name(experiment)
-            run = _client(tracking_uri).create_run(exp.experiment_id, run_name=run_name, tags=tags)
-            return str(exp.experiment_id), str(run.info.run_id)
+        if "RESOURCE_ALREADY_EXISTS" in str(exc):  # another submit created the experiment just now
+            try:
+                return _create_in_existing(tracking_uri, experiment, run_name, tags, params)
+            except Exception as again:
+                raise _unavailable(tracking_uri, again) from None
         raise _unavailable(tracking_uri, exc) from None
+
+
+def _create_in_existing(
+    tracking_uri: str | None, experiment: str, run_name: str, tags: dict[str, str], params: dict[str, str]
+) -> tuple[str, str]:
+    from mlflow.entities import Param
+
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    run = client.create_run(exp.experiment_id, run_name=run_name, tags=tags)
+    if params:
+        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    client.update_run(run.info.run_id, status="SCHEDULED")
+    return str(exp.experiment_id), str(run.info.run_id)
+
+
+def delete_run(tracking_uri: str | None, run_id: str) -> None:
+    """Undo a run created for a submit that was then rolled back (MLflow keeps it as deleted)."""
+    _client(tracking_uri).delete_run(run_id)
 
 
 def set_tags(tracking_uri: str | None, run_id: str, tags: dict[str, str]) -> None:

@@ -10,27 +10,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from . import tracking
 from .models import Job, JobState, StatusInfo
 
 if TYPE_CHECKING:
-    from .core import MLTFManager
+    from .backends.base import Backend
+    from .store import JobStore
 
 log = logging.getLogger("jupyter_mltf.watcher")
 
-Listener = Callable[[Job, JobState], None]
-
 
 class StatusWatcher:
-    def __init__(self, manager: MLTFManager, *, interval: float, max_interval: float = 60.0, min_interval: float = 1.0):
-        self.manager = manager
+    """Given what it needs and nothing more: the store, a backend by name, and what to do when a sweep ends."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        backend_for: Callable[[str], Backend],
+        on_sweep_end: Callable[[Job], Awaitable[None]],
+        *,
+        interval: float,
+        max_interval: float = 60.0,
+        min_interval: float = 1.0,
+    ):
+        self.store = store
+        self.backend_for = backend_for
+        self.on_sweep_end = on_sweep_end
         self.interval = interval
         self.max_interval = max_interval
         self.min_interval = min_interval
-        self.listeners: list[Listener] = []
         self.polls = 0
         self.failures = 0
         self._lock = asyncio.Lock()
@@ -52,7 +63,7 @@ class StatusWatcher:
                 self._last_poll = time.monotonic()
 
     async def _poll(self) -> list[Job]:
-        store = self.manager.store
+        store = self.store
         tracked = await asyncio.to_thread(store.needing_poll)
         jobs = [j for j in tracked if not j.state.is_terminal]
         # a terminal job whose run was not closed yet (MLflow was down) is retried too
@@ -65,7 +76,7 @@ class StatusWatcher:
         self.polls += 1
         for name, group in by_backend.items():
             try:
-                backend = self.manager.backend_for(name)
+                backend = self.backend_for(name)
                 infos = await backend.statuses(group)
                 self.failures = 0
             except Exception as exc:  # unknown, never failed: keep what we knew
@@ -76,16 +87,10 @@ class StatusWatcher:
                 info = infos.get(job.native_id)
                 if info is None:
                     continue
-                old = job.state
                 if job.apply(info):
                     if job.state.is_terminal:
                         await self._reconcile(job)
                     changed.append(job)
-                    for listener in list(self.listeners):
-                        try:
-                            listener(job, old)
-                        except Exception:  # a UI callback must not stop the watcher
-                            log.exception("status listener failed")
         for job in pending_runs:
             await self._reconcile(job)
             changed.append(job)
@@ -100,7 +105,7 @@ class StatusWatcher:
         try:
             await asyncio.to_thread(tracking.reconcile, job.tracking_uri, job.run_id, status, note)
             if job.sweep:
-                await self.manager.finish_sweep(job)
+                await self.on_sweep_end(job)
             job.mlflow_pending = False
         except Exception as exc:
             # MLflow down: remember to try again on a later poll

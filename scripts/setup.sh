@@ -30,8 +30,10 @@ ph "users"
 for u in "$MLTF_USER" "$MLTF_USER2"; do
   id "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
 done
-# the stack's fault-injection tests (run as $MLTF_USER) may stop/start daemons through this one script only
-echo "$MLTF_USER ALL=(root) NOPASSWD: $MLTF_HOME/src/scripts/stack/ctl.sh" > /etc/sudoers.d/mltf-tests
+# the tests (run as $MLTF_USER) may stop/start daemons through ctl.sh, and get what they need from the demo
+# hub's admin token (a one-user token, a hub restart) through grant.sh, never the token itself
+printf '%s\n' "$MLTF_USER ALL=(root) NOPASSWD: $MLTF_HOME/src/scripts/stack/ctl.sh" \
+  "$MLTF_USER ALL=(root) NOPASSWD: $MLTF_HOME/src/scripts/hub/grant.sh" > /etc/sudoers.d/mltf-tests
 chmod 440 /etc/sudoers.d/mltf-tests
 H=$(hostname -s)
 getent hosts "$H" >/dev/null || echo "127.0.0.1 $H" >> /etc/hosts

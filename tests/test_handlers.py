@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -365,3 +366,41 @@ async def test_unexpected_errors_are_a_generic_500(jp_fetch: Any, jp_serverapp: 
     assert code == 500
     assert body == {"message": "internal error in jupyter-mltf: the server log has the details",
                     "reason": "internal-error"}
+
+
+# -- issue 12: bodies nested deeply or with numbers of thousands of digits: a 400 that says so, never a 500 ----
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (_nested(100_000), ["nested too deeply"]),  # was RecursionError
+        ('{"a": ' * 100_000 + "1" + "}" * 100_000, ["nested too deeply"]),
+        ('{"path": "x", "params": {"lr": ' + _nested(100_000) + "}}", ["nested too deeply"]),
+        ('{"path": "x", "params": {"lr": ' + _nested(40) + "}}", ["nested too deeply at params.lr[0]"]),
+        ('{"path": "x", "notebook": ' + _nested(20) + "}", ["nested too deeply at notebook[0]"]),
+        ('{"path": "x", "params": {"lr": ' + "9" * 5000 + "}}", ["5000 digits"]),
+        ('{"path": "x", "params": {"lr": -' + "9" * 4301 + "}}", ["4301 digits"]),
+    ],
+    ids=["arrays", "objects", "in-params", "40-in-params", "20-in-notebook", "5000-digits", "4301-digits"],
+)
+async def test_deep_and_long_bodies_are_a_400(jp_fetch: Any, raw: str, words: list[str]) -> None:
+    for endpoint in ("preview", "jobs"):
+        code, body = await call(jp_fetch, endpoint, method="POST", body=raw)
+        assert code == 400, body
+        _says(body, *words)
+
+
+async def test_huge_numbers_are_a_422_naming_the_field(jp_fetch: Any, iris: str) -> None:
+    for params, words in (({"C": 10**400}, ["'C'", "float"]), ({"C": "NaN"}, ["'C'", "finite"])):
+        code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "params": params})
+        assert code == 422, body
+        _says(body, *words)
+    code, body = await call(jp_fetch, "jobs", method="POST", body=json.dumps({"path": iris, "params": {"C": math.nan}}))
+    assert code == 422, body
+    for asked, words in (({"time": "9" * 5000}, ["time", "HH:MM:SS"]), ({"gpus": 10**400}, ["gpus"])):
+        code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "resources": asked})
+        assert code == 422, body
+        _says(body, *words)

@@ -35,7 +35,8 @@ def test_two_gpus_one_node_torchrun(client, ddp_project):
     job = handle.wait(240)
     log = handle.logs()
     assert job.state is JobState.COMPLETED, log[-3000:]
-    ranks = re.findall(r"rank (\d)/2 .*CUDA_VISIBLE_DEVICES=([0-9,]*)", log)
+    # each rank's lines arrive whole, prefixed with that rank (never two ranks' text on one line)
+    ranks = re.findall(r"^\[rank (\d)\] rank \1/2 .*CUDA_VISIBLE_DEVICES=([0-9,]*) ", log, re.MULTILINE)
     assert sorted(r for r, _ in ranks) == ["0", "1"], log
     # torchrun gives each rank the allocation's two devices (the script picks cuda:LOCAL_RANK on real GPUs)
     assert {cvd for _, cvd in ranks} == {"0,1"}
@@ -67,7 +68,7 @@ def test_two_nodes_rendezvous_wiring(stack, manager_traits, ddp_project):
         log = handle.logs()
         assert job.state is JobState.COMPLETED, log[-3000:]
         assert "node 0 of 2" in log and "node 1 of 2" in log and "rendezvous 127.0.0.1:" in log
-        ranks = sorted(re.findall(r"rank (\d)/2 ", log))
+        ranks = sorted(re.findall(r"^\[rank (\d)\] rank \1/2 ", log, re.MULTILINE))
         assert ranks == ["0", "1"], log
         assert mlflow_run(handle.run_id).info.status == "FINISHED"
     finally:

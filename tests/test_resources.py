@@ -2,17 +2,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jupyter_mltf.errors import ResourceError
+from jupyter_mltf.errors import ProjectError, ResourceError
 from jupyter_mltf.models import Partition, Resources
 from jupyter_mltf.resources import (
+    MAX_NESTING,
     RESOURCE_KEYS,
     SAFE_NAME,
     check_against_partitions,
     format_mem,
     format_time,
+    nesting_path,
+    parse_float,
+    parse_int,
     parse_mem,
     parse_resources,
     parse_time,
+    read_gateway_config,
+    shown,
 )
 
 GPU = Partition(
@@ -151,3 +157,163 @@ def test_parser_never_crashes_and_output_is_safe(raw):
         assert value is None or SAFE_NAME.fullmatch(value)
     for value in (res.time, res.mem):
         assert value is None or "\n" not in value and " " not in value
+
+
+# -- the one bounded parser (issue 12): lengths are checked before int()/float() -----------------------------
+BIG = "9" * 5000  # beyond CPython's 4300-digit int() limit (a ValueError that used to escape as a 500)
+
+
+def _id(value: object) -> str:
+    """A test id pytest can make without str() of a 5000-digit int."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_id(v)}" for k, v in value.items())
+    return shown(value)[:32]
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ({"time": BIG}, ["time", "HH:MM:SS", "5000 characters"]),
+        ({"time": BIG + "h"}, ["time", "HH:MM:SS"]),
+        ({"time": "1-" + BIG}, ["time", "HH:MM:SS"]),
+        ({"time": 10**400}, ["time", "401 digits"]),
+        ({"time": 10**5000}, ["time", "5001 digits"]),  # an int no str() could print
+        ({"time": "9" * 30}, ["more than a year"]),
+        ({"time": "\u0661:00:00"}, ["not a time limit"]),  # Arabic-Indic digits: int() takes them, Slurm does not
+        ({"time": float("inf")}, ["time"]),
+        ({"time": [[1]]}, ["time", "a list"]),
+        ({"gpus": BIG}, ["gpus", "between 0 and 64"]),
+        ({"gpus": 10**400}, ["gpus", "401 digits"]),
+        ({"gpus": float("nan")}, ["gpus", "whole number"]),
+        ({"gpus": 1e300}, ["gpus", "between 0 and 64"]),
+        ({"cpus": -(10**400)}, ["cpus", "between 1"]),
+        ({"nodes": BIG}, ["nodes", "between 1"]),
+        ({"mem": BIG + "G"}, ["mem", "memory size"]),
+        ({"mem": 10**400}, ["mem", "memory size"]),
+        ({"mem": "1." + BIG}, ["mem", "memory size"]),
+        ({"partition": 10**400}, ["partition", "not a valid name"]),
+        ({"account": {"a": 1}}, ["account", "a dict"]),
+        ({"gres": "gpu:" + BIG}, ["gres"]),
+        ({"cpus-per-task": float("nan")}, ["cpus", "whole number"]),
+    ],
+    ids=lambda v: _id(v),
+)
+def test_huge_and_odd_numbers_are_resource_errors(raw, words):
+    with pytest.raises(ResourceError) as err:
+        parse_resources(raw)
+    for word in words:
+        assert word in err.value.message
+    assert len(err.value.message) < 300 and "\n" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, 3), ("3", 3), (" 3 ", 3), ("+3", 3), (2.0, 2), ("0064", 64)],
+)
+def test_parse_int_accepts(value, expected):
+    assert parse_int("gpus", value, 0, 64) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, "2.0", "0x10", "1_0", "\u0663", "nan", float("inf"), 2.5, None, [1], BIG, 10**400, "9" * 41],
+    ids=lambda v: _id(v),
+)
+def test_parse_int_refuses(value):
+    with pytest.raises(ResourceError, match="gpus must be"):
+        parse_int("gpus", value, 0, 10**50)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0.5, 0.5), ("0.01", 0.01), ("1e-3", 0.001), (".5", 0.5), (3, 3.0), ("-2", -2.0)]
+)
+def test_parse_float_accepts(value, expected):
+    assert parse_float("lr", value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, "nan", "NaN", "inf", "-Infinity", float("nan"), float("-inf"), "1e400", 10**400, 2**1024, BIG,
+     "0." + BIG, "1_000", "\u0661", "", None, {"a": 1}],
+    ids=lambda v: _id(v),
+)  # fmt: skip
+def test_parse_float_refuses(value):
+    with pytest.raises(ResourceError, match="lr must be a finite decimal number"):
+        parse_float("lr", value)
+
+
+def test_parse_float_error_class_is_the_callers():
+    with pytest.raises(ProjectError, match="finite"):
+        parse_float("parameter 'lr'", 10**400, error=ProjectError)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (10**400, "a number of 401 digits"),
+        (-(10**4999), "a number of 5000 digits"),
+        (10**40, str(10**40)),
+        ("x" * 5000, "'xxxxxxxxxxxxxxxxxxxx'... (5000 characters)"),
+        ([[[]]], "a list"),
+        (1.5, "1.5"),
+    ],
+    ids=lambda v: _id(v),
+)
+def test_shown_never_prints_huge_or_deep_values(value, text):
+    assert shown(value) == text
+
+
+def test_parsers_are_linear_on_huge_text():
+    import time
+
+    started = time.perf_counter()
+    for _ in range(3):
+        for parse in (parse_time, parse_mem, lambda v: parse_int("x", v, 0, 1), lambda v: parse_float("x", v)):
+            with pytest.raises(ResourceError):
+                parse("9" * (16 << 20))
+    assert time.perf_counter() - started < 5
+
+
+def test_nesting_path_names_where_it_goes_too_deep():
+    deep = 1
+    for _ in range(MAX_NESTING + 3):
+        deep = [deep]
+    assert nesting_path({"params": {"word": deep}}) == "params.word" + "[0]" * (MAX_NESTING - 2)
+    assert nesting_path({"a": [[1]], "b": {"c": 2}}) is None
+    cycle: list = []
+    cycle.append(cycle)
+    assert nesting_path(cycle) == "a value that contains itself"
+
+
+def test_nesting_path_is_linear_on_shared_values():
+    """YAML aliases share values: 40 levels that each hold the one below twice are 2**40 paths, one walk."""
+    node: list = [1]
+    for _ in range(40):
+        node = [node, node]
+    assert nesting_path(node, limit=50) is None
+    assert nesting_path(node, limit=10) == "[0]" * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"time": ' + "[" * 30_000 + "]" * 30_000 + "}", "nested too deeply"),  # RecursionError in json
+        ('{"time": ' + "[" * 40 + "]" * 40 + "}", "nested too deeply at time"),
+        ('{"time": ' + BIG + "}", "not valid JSON"),  # CPython's int-digit limit
+        ("[1]", "JSON object"),
+        ("{" + " " * (64 * 1024) + "}", "larger than"),
+    ],
+    ids=["deep", "deep-40", "big-int", "array", "huge"],
+)
+def test_read_gateway_config_is_bounded(tmp_path, text, words):
+    path = tmp_path / "gateway_config.json"
+    path.write_text(text)
+    with pytest.raises(ProjectError, match=words):
+        read_gateway_config(path)
+
+
+def test_read_gateway_config_values_go_through_the_parser(tmp_path):
+    path = tmp_path / "gateway_config.json"
+    path.write_text('{"time": "' + BIG + '", "nodes": 1}')
+    with pytest.raises(ResourceError, match="time '9999"):
+        parse_resources(read_gateway_config(path))

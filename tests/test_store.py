@@ -51,3 +51,44 @@ def test_deleted_and_corrupt_files_start_fresh(tmp_path):
     fresh = JobStore(path)
     assert fresh.all() == [] and fresh.needs_rebuild()
     assert any(p.name.startswith("s.sqlite.corrupt-") for p in tmp_path.iterdir())
+
+
+def test_claim_key_one_winner_among_threads(tmp_path):
+    """Ten submits with one key at once (threads, two store objects as two processes would): one claim."""
+    import threading
+
+    stores = [JobStore(tmp_path / "s.sqlite"), JobStore(tmp_path / "s.sqlite")]
+    won, refused = [], []
+    start = threading.Barrier(10)
+
+    def claim(i):
+        start.wait()
+        try:
+            stores[i % 2].claim_key("k", f"job{i}")
+            won.append(f"job{i}")
+        except DuplicateSubmission as exc:
+            refused.append(exc.job_id)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and len(refused) == 9 and set(refused) == set(won)
+
+
+def test_claim_released_and_stale_claims_taken_over(tmp_path):
+    store = JobStore(tmp_path / "s.sqlite")
+    store.claim_key("k", "a")
+    with pytest.raises(DuplicateSubmission):
+        store.claim_key("k", "b")
+    store.release_key("k", "b")  # only the holder's release counts
+    with pytest.raises(DuplicateSubmission):
+        store.claim_key("k", "b")
+    store.release_key("k", "a")
+    store.claim_key("k", "b")
+    store.claim_key("k", "c", stale_after=0.0)  # b's submit died: its claim is taken over
+    store.add(_job(7, key="k"))
+    with pytest.raises(DuplicateSubmission) as err:
+        store.claim_key("k", "d", stale_after=0.0)  # a job with the key exists: never taken over
+    assert err.value.job_id == "j7"

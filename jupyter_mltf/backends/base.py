@@ -41,6 +41,8 @@ class JobSpec:
     env_spec: str | None = None
     launcher: str = "none"
     token_file: str | None = None
+    password_file: str | None = None
+    stop_grace: float | None = None
     array: dict[str, Any] | None = None
     backend_config: dict[str, Any] = field(default_factory=dict)
 
@@ -51,6 +53,14 @@ class JobSpec:
     @property
     def log_path(self) -> str:
         return f"{self.job_dir}/job.log"
+
+
+@dataclass
+class ClusterLimits:
+    """What the cluster allows, read once and cached by the backend (None: not known, not enforced)."""
+
+    max_array_tasks: int | None = None  # Slurm MaxArraySize: array indexes 0 .. max_array_tasks - 1
+    kill_wait: float | None = None  # seconds between SIGTERM and SIGKILL on cancel or time limit
 
 
 @dataclass
@@ -107,6 +117,15 @@ class Backend(LoggingConfigurable, metaclass=_BackendMeta):
     async def discover(self) -> list[DiscoveredJob]:
         """Jobs of the current user that this package started, read back from the cluster."""
         return []
+
+    async def cluster_limits(self) -> ClusterLimits:
+        """Limits the core checks before anything is created (empty when the backend cannot tell)."""
+        return ClusterLimits()
+
+    def stop_grace(self, limits: ClusterLimits) -> float | None:
+        """Seconds the runner may wait for the entry point after SIGTERM before it kills it, uploads the
+        log and removes its scratch; None: the runner's default (nothing kills the runner itself)."""
+        return None
 
     def job_script(self, spec: JobSpec) -> str:
         """The exact batch script (or request) :meth:`submit` would send, for ``--dry-run``."""

@@ -17,7 +17,7 @@ from ..errors import CommandError, JobNotFound, ProjectError
 from ..models import Capabilities, Job, JobState, LogChunk, Partition, StatusInfo
 from ..procs import run_cmd
 from ..resources import format_time, parse_time
-from .base import Backend, DiscoveredJob, JobSpec
+from .base import Backend, ClusterLimits, DiscoveredJob, JobSpec
 
 JOB_NAME_PREFIX = "mltf-"
 _UNSAFE_PATH = re.compile(r"[\s\x00]")
@@ -163,6 +163,7 @@ class SlurmBackend(Backend):
     """Runs jobs on the Slurm cluster this machine can submit to (sbatch on PATH)."""
 
     name = "slurm"
+    _limits: tuple[float, ClusterLimits] | None = None
 
     gpu_template = Unicode(
         "--gres=gpu:{type}:{count}",
@@ -184,10 +185,37 @@ class SlurmBackend(Backend):
         "as a node (node rank = task rank). Real clusters leave this off.",
     ).tag(config=True)
     command_timeout = Float(30.0, help="Seconds before a Slurm command is given up as failed.").tag(config=True)
+    config_ttl = Float(
+        600.0, help="Seconds the cluster's configuration (`scontrol show config`: KillWait, MaxArraySize) is cached."
+    ).tag(config=True)
+    stop_margin = Float(
+        3.0,
+        help="Seconds of Slurm's KillWait kept for the runner after the entry point is stopped on cancel or "
+        "time limit: to remove its scratch, upload the log and close the MLflow run before SIGKILL.",
+    ).tag(config=True)
     discover_days = Float(14.0, help="How far back (days) sacct looks when rebuilding the job list.").tag(config=True)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(arrays=True, multi_node=True)
+
+    async def cluster_limits(self) -> ClusterLimits:
+        """KillWait and MaxArraySize from ``scontrol show config`` (cached); unknown when it fails."""
+        now = time.monotonic()
+        if self._limits is not None and now - self._limits[0] < self.config_ttl:
+            return self._limits[1]
+        try:
+            _, out, _ = await run_cmd(["scontrol", "show", "config"], timeout=self.command_timeout)
+        except CommandError as exc:
+            self.log.warning("could not read the Slurm configuration: %s", exc.log_message)
+            return ClusterLimits()
+        limits = parse_config(out)
+        self._limits = (now, limits)
+        return limits
+
+    def stop_grace(self, limits: ClusterLimits) -> float | None:
+        if limits.kill_wait is None:
+            return None
+        return round(max(limits.kill_wait - self.stop_margin, limits.kill_wait / 2), 1)
 
     async def submit(self, spec: JobSpec) -> str:
         # rendering compiles the template the first time: keep that CPU off the event loop
@@ -222,7 +250,7 @@ class SlurmBackend(Backend):
                 array += f"%{int(spec.array['parallelism'])}"
         return _template().render(
             job_name=JOB_NAME_PREFIX + spec.job_id,
-            comment=f"mltf:{spec.job_id}:{spec.run_id or '-'}",
+            comment=f"mltf:{spec.job_id}",  # other users see comments: the run id stays in the job dir and tags
             log_path=spec.log_path,
             job_dir=spec.job_dir,
             job_id=spec.job_id,
@@ -373,11 +401,27 @@ class SlurmBackend(Backend):
         return list(found.values())
 
 
+def parse_config(text: str) -> ClusterLimits:
+    """``scontrol show config`` lines ("KillWait = 30 sec", "MaxArraySize = 1001") as limits."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    kill = re.match(r"(\d+)\s*(sec)?", values.get("KillWait", ""))
+    size = values.get("MaxArraySize", "")
+    return ClusterLimits(
+        max_array_tasks=int(size) if size.isdigit() and int(size) > 0 else None,
+        kill_wait=float(kill.group(1)) if kill else None,
+    )
+
+
 def _parse_comment(comment: str, name: str) -> tuple[str, str | None]:
-    if comment.startswith("mltf:"):
+    if comment.startswith("mltf:"):  # "mltf:JOB" (jobs from before: "mltf:JOB:RUN")
         bits = comment.split(":")
-        if len(bits) >= 3:
-            return bits[1], (bits[2] if bits[2] not in ("-", "") else None)
+        if len(bits) >= 2 and bits[1]:
+            run = bits[2] if len(bits) >= 3 and bits[2] not in ("-", "") else None
+            return bits[1], run
     return name[len(JOB_NAME_PREFIX) :], None
 
 

@@ -8,17 +8,32 @@ Pure functions (no Slurm, no JupyterHub) so that the spawner and the tests share
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ResourceError
 from ..models import Partition, Resources
-from ..resources import check_against_partitions, format_mem, parse_resources, parse_time
+from ..resources import check_against_partitions, format_mem, parse_resources, parse_time, shown
 
 #: the fields of the advanced form, in the order they are shown
 FIELDS = ("partition", "gpu_type", "gpus", "cpus", "mem", "time")
 CUSTOM = "custom"
 FALLBACK_TIME = "01:00:00"
+#: fields given as whole numbers; the others are text (a time or memory size may also be a whole number)
+INT_FIELDS = ("gpus", "cpus")
+#: the longest text a session option may have (names are at most 64, times and sizes far less)
+MAX_OPTION_CHARS = 64
+#: what each option looks like, for the messages
+EXAMPLES = {
+    "preset": "gpu1",
+    "partition": "gpu",
+    "gpu_type": "a100",
+    "gpus": "1",
+    "cpus": "4",
+    "mem": "8G",
+    "time": "04:00:00",
+}
 
 #: the presets without ``MLTFSlurmSpawner.presets`` configured; no partition = the cluster's choice
 DEFAULT_PRESETS: list[dict[str, Any]] = [
@@ -106,6 +121,57 @@ def _by_key(presets: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]
     return {str(p["key"]): p for p in presets}
 
 
+def _control_character(text: str) -> str | None:
+    """The first control, format (bidi, zero-width), surrogate or line/paragraph separator character."""
+    for char in text:
+        if unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def _check_option(key: str, value: Any) -> None:
+    """One option's type and size, before any parsing: text, a whole number (gpus, cpus, time, mem) or null;
+    short; no control characters."""
+    if value is None:
+        return
+    expected = f"a whole number such as {EXAMPLES[key]}" if key in INT_FIELDS else f"text such as {EXAMPLES[key]!r}"
+    numbers_allowed = key in (*INT_FIELDS, "time", "mem")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, int) and not numbers_allowed):
+        raise ResourceError(f"session option {key} must be {expected}, not {shown(value)}")
+    if isinstance(value, str):
+        if len(value) > MAX_OPTION_CHARS:
+            raise ResourceError(
+                f"session option {key} is {len(value)} characters long: use at most {MAX_OPTION_CHARS}, "
+                f"like {EXAMPLES[key]!r}"
+            )
+        bad = _control_character(value)
+        if bad:
+            raise ResourceError(
+                f"session option {key} {shown(value)} contains the control character {bad}: use plain text"
+            )
+
+
+def check_user_options(user_options: Any) -> dict[str, Any]:
+    """``user_options`` as they came (form or REST JSON) -> a dict of known keys with values of sane types.
+
+    Raises ResourceError with what to fix for anything else (not an object, unknown or non-text keys, lists,
+    objects, booleans, floats, huge or control-character text), so nothing unchecked reaches the parsers.
+    """
+    if user_options is None:
+        return {}
+    if not isinstance(user_options, Mapping):
+        raise ResourceError(f'session options must be an object like {{"preset": "gpu1"}}, not {shown(user_options)}')
+    allowed = ("preset", *FIELDS)
+    unknown = [k for k in user_options if k not in allowed]
+    if unknown:
+        names = ", ".join(shown(k) for k in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ResourceError(f"unknown session option {names}: use {', '.join(allowed)}")
+    options = dict(user_options)
+    for key, value in options.items():
+        _check_option(key, value)
+    return options
+
+
 def resolve_options(
     user_options: Mapping[str, Any] | None,
     presets: Sequence[Mapping[str, Any]],
@@ -117,20 +183,17 @@ def resolve_options(
     (``{"preset": "gpu1", "time": "02:00:00"}``). Fields are the advanced form's: partition, gpu_type,
     gpus, cpus, mem, time.
     """
-    options = dict(user_options or {})
+    options = check_user_options(user_options)
     known = _by_key(presets)
-    unknown = sorted(k for k in options if k != "preset" and k not in FIELDS)
-    if unknown:
-        raise ResourceError(
-            f"unknown session option {', '.join(map(repr, unknown))}: use preset or {', '.join(FIELDS)}"
-        )
     preset = options.pop("preset", None)
     if preset in (None, ""):
         preset = next(iter(known), CUSTOM) if not options else CUSTOM
     raw: dict[str, Any] = {}
     if preset != CUSTOM:
         if preset not in known:
-            raise ResourceError(f"unknown preset {preset!r}: choose one of {', '.join(known) or 'none'} or custom")
+            raise ResourceError(
+                f"unknown preset {shown(preset)}: choose one of {', '.join(known) or 'none'} or {CUSTOM}"
+            )
         raw.update(known[str(preset)].get("resources") or {})
     raw.update(options)
     res = parse_resources(raw)

@@ -35,7 +35,7 @@ from traitlets import Dict, Float, List, Unicode, default
 
 from ..errors import CommandError, MLTFError
 from ..formatting import format_duration
-from ..models import JobState, Partition
+from ..models import JobState, Partition, Resources
 from ..procs import run_cmd
 from . import form as spawn_form
 
@@ -49,7 +49,7 @@ RUNNING_STATES = frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.SIGN
 SESSION_SCRIPT = """#!/bin/bash
 # JupyterHub session of {{username}}, submitted by jupyter_mltf.hub.MLTFSlurmSpawner
 #SBATCH --job-name={{job_name}}
-#SBATCH --output={{homedir}}/{{log_file}}
+#SBATCH --output={{log_path}}
 #SBATCH --chdir={{homedir}}
 #SBATCH --export={{keepvars}}
 #SBATCH --nodes=1
@@ -65,6 +65,8 @@ SESSION_SCRIPT = """#!/bin/bash
 {% endif %}{% if options %}#SBATCH {{options}}
 {% endif %}
 set -euo pipefail
+# Slurm created the log with the submitter's umask: keep it to the user (its directory already is, mode 700)
+chmod 600 -- {{log_path_sh}} 2>/dev/null || true
 # the server gets SIGTERM from scancel; keep the script alive long enough to let it stop cleanly
 trap 'echo "session job: SIGTERM received"' TERM
 {{prologue}}
@@ -100,6 +102,12 @@ def parse_status(text: str) -> SessionStatus | None:
     except ValueError:
         submitted = None
     return SessionStatus(state=state, host=host, reason=fields[2].strip(), submitted_at=submitted)
+
+
+def shell_path_with_job_id(path: str) -> str:
+    """``path`` as one shell word, single-quoted, with Slurm's ``%j`` turned into ``$SLURM_JOB_ID``."""
+    quoted = "'" + path.replace("'", "'\\''") + "'"
+    return quoted.replace("%j", "'\"$SLURM_JOB_ID\"'")
 
 
 def classify(returncode: int | None, stdout: str, stderr: str) -> JobStatus:
@@ -155,6 +163,18 @@ class PartitionCache:
 
 PARTITIONS = PartitionCache()
 
+OPTIONS_HELP = (
+    "these session options cannot be used: give preset (gpu1, ...) or custom with partition, gpu_type, gpus, "
+    "cpus, mem and time as short text or whole numbers"
+)
+
+
+def spawn_error(message: str) -> web.HTTPError:
+    """A 400 whose message JupyterHub shows as it is, on the spawn form and in the REST answer."""
+    error = web.HTTPError(400, "%s", message)
+    error.jupyterhub_message = message  # type: ignore[attr-defined]
+    return error
+
 
 async def _apply_user_options(spawner: MLTFSlurmSpawner, user_options: dict[str, Any]) -> None:
     await spawner.apply_session_options(user_options)
@@ -208,7 +228,13 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
 
     req_job_name = Unicode("jupyterhub-session", help="Slurm job name of the sessions.").tag(config=True)
     req_log_file = Unicode(
-        "jupyterhub_session_%j.log", help="Session job output, relative to the user's home (%j = job id)."
+        "jupyterhub_session_%j.log", help="File name of the session job's output, in req_log_dir (%j = job id)."
+    ).tag(config=True)
+    req_log_dir = Unicode(
+        ".local/state/jupyter-mltf/hub",
+        help="Directory of the session logs, relative to the user's home (or absolute). The spawner creates it "
+        "as the user with mode 700 before each submit (`install -d -m 700`, through exec_prefix), and the job "
+        "makes its log 600: the log holds the server's port and request URLs, for the user's eyes only.",
     ).tag(config=True)
 
     batch_script = Unicode(SESSION_SCRIPT).tag(config=True)
@@ -253,20 +279,27 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
             notice = f"The cluster's limits could not be read just now ({PARTITIONS.error})."
         return spawn_form.render_form(self.presets, parts, selected=self.user_options or {}, notice=notice)
 
+    async def resolve(self, user_options: Any) -> Resources:
+        """``user_options`` (from the form or REST JSON) -> the session's resources, or a 400 that says what
+        to fix: JupyterHub shows its message on the form and answers it to ``POST /hub/api/users/.../server``."""
+        partitions = await self.cluster_partitions()
+        try:
+            return spawn_form.resolve_options(user_options, self.presets, partitions)
+        except MLTFError as exc:
+            raise spawn_error(exc.message) from None
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:  # a value no check foresaw
+            self.log.warning("Session options of %s refused: %s: %.300s", self.user.name, type(exc).__name__, exc)
+            raise spawn_error(OPTIONS_HELP) from None
+
     async def validate_form(self, formdata: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate the form before anything is submitted; a ResourceError's message is shown on the form."""
+        """Validate the form before anything is submitted; the 400's message is shown on the form."""
         raw = spawn_form.options_from_formdata(formdata, self.presets)
-        res = spawn_form.resolve_options(raw, self.presets, await self.cluster_partitions())
+        res = await self.resolve(raw)
         return spawn_form.resources_to_options(str(raw.get("preset")), res)
 
     async def apply_session_options(self, user_options: Mapping[str, Any] | None) -> None:
         """Validate ``user_options`` (also REST spawns, which skip the form) and set the ``req_*`` traits."""
-        try:
-            res = spawn_form.resolve_options(user_options, self.presets, await self.cluster_partitions())
-        except MLTFError as exc:
-            error = web.HTTPError(400, "%s", exc.message)
-            error.jupyterhub_message = exc.message  # type: ignore[attr-defined]
-            raise error from None
+        res = await self.resolve(user_options)
         self.req_partition = res.partition or ""
         self.req_gres = spawn_form.gres_for(res)
         self.req_nprocs = str(res.cpus or "")
@@ -293,11 +326,19 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
             env["JUPYTER_CONFIG_PATH"] = self.session_config_dir + (os.pathsep + rest if rest else "")
         return env
 
+    def log_dir(self) -> str:
+        return os.path.join(str(self.get_req_subvars()["homedir"]), self.req_log_dir)
+
+    def log_path(self, job_id: str = "%j") -> str:
+        return os.path.join(self.log_dir(), self.req_log_file.replace("%j", job_id))
+
     async def _get_batch_script(self, **subvars: Any) -> str:
         # batchspawner merges user_options into the template variables: keep only our own req_* values
         # (user_options were validated and applied to the req_* traits in apply_session_options)
         clean = self.get_req_subvars()
         clean["cmd"] = subvars["cmd"]
+        clean["log_path"] = self.log_path()
+        clean["log_path_sh"] = shell_path_with_job_id(self.log_path())
         script: str = await super()._get_batch_script(**clean)
         return script
 
@@ -399,8 +440,17 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------- lifecycle
 
+    async def make_log_dir(self) -> None:
+        """Create the session log directory as the user, mode 700 (Slurm needs it before the job starts)."""
+        prefix = batchspawner.batchspawner.format_template(self.exec_prefix, **self.get_req_subvars())
+        try:
+            await self.run_command(f"{prefix} install -d -m 700 {shlex.quote(self.log_dir())}")
+        except RuntimeError as exc:
+            raise RuntimeError(f"could not create the session log directory {self.log_dir()}: {exc}") from None
+
     async def submit_batch_script(self) -> str:
         self.ip = self.listen_ip  # where the server listens; the hub connects to state_gethost() later
+        await self.make_log_dir()
         job_id: str = await super().submit_batch_script()
         self.submitted_at = time.time()
         return job_id
@@ -436,8 +486,10 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
     def _ended_message(self, when: str) -> str:
         status = self._status()
         state = status.state.value if status else "gone"
-        log = self.req_log_file.replace("%j", self.job_id)
-        return f"The session's Slurm job {self.job_id} ended {when} ({state}): see ~/{log}"
+        home = str(self.get_req_subvars()["homedir"])
+        log = self.log_path(self.job_id)
+        shown = "~/" + os.path.relpath(log, home) if log.startswith(home.rstrip("/") + "/") else log
+        return f"The session's Slurm job {self.job_id} ended {when} ({state}): see {shown}"
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()

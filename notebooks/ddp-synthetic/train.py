@@ -5,6 +5,7 @@ wiring so the job log shows the rendezvous. Runs the same way as `python train.p
 """
 
 import argparse
+import gc
 import os
 import time
 
@@ -82,7 +83,15 @@ def main() -> None:
         if mlflow:
             mlflow.log_metric("samples_per_second", throughput.item())
     if distributed:
+        # Leave the group while Python is fully alive: every rank waits for the others, the DDP wrapper (which
+        # holds the group) goes first, and destroying the group then joins gloo's worker threads. Left to
+        # interpreter exit, a worker can still be releasing the last collective's tensors and the rank aborts
+        # ("terminate called without an active exception", SIGABRT) after training succeeded.
+        dist.barrier()
+        del model, optimizer
+        gc.collect()
         dist.destroy_process_group()
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -10,5 +10,6 @@ bash "$REPO/scripts/stack/up.sh"
 # the sessions run as the users: install the tree where they can read it (the clone may be under /root)
 bash "$REPO/scripts/install-src.sh"
 bash "$REPO/scripts/hub/up.sh"
-echo "demo: open http://127.0.0.1:${MLTF_HUB_PORT:-8000} (alice or bob, password in $MLTF_HOME/lab/hub/password);" \
+echo "demo: open http://127.0.0.1:${MLTF_HUB_PORT:-8000} (alice or bob, each with their own password in" \
+  "$MLTF_HOME/lab/hub/passwords/<user>, readable by that user only);" \
   "MLflow on http://127.0.0.1:${MLFLOW_PORT:-5000}"

@@ -13,16 +13,17 @@ API="http://127.0.0.1:$HUB_PORT/hub/api"
 [ -d "$HUB" ] || { echo "[hub] down (never started)"; exit 0; }
 exec 9>"$HUB/.lock"; flock -w 180 9 || echo "[hub] another up/down still runs; going on" >&2
 
+# the admin token goes to curl as a header file, never on a command line that `ps` shows to other users
+admin() { curl -H @<(printf 'Authorization: token %s\n' "$(cat "$HUB/ci-token")") "$@"; }
 if [ -s "$HUB/ci-token" ] && curl -sf -m 3 "$API/" >/dev/null 2>&1; then
-  H="Authorization: token $(cat "$HUB/ci-token")"
-  users=$(curl -sf -m 10 -H "$H" "$API/users?state=active" 2>/dev/null \
+  users=$(admin -sf -m 10 "$API/users?state=active" 2>/dev/null \
     | python3 -c 'import json,sys; print(" ".join(u["name"] for u in json.load(sys.stdin)))' 2>/dev/null || true)
   for u in $users; do
     echo "[hub] stopping the session of $u"
-    curl -s -m 30 -o /dev/null -X DELETE -H "$H" "$API/users/$u/server" || true
+    admin -s -m 30 -o /dev/null -X DELETE "$API/users/$u/server" || true
   done
   for _ in $(seq 1 60); do
-    left=$(curl -sf -m 5 -H "$H" "$API/users?state=active" 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo 0)
+    left=$(admin -sf -m 5 "$API/users?state=active" 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo 0)
     [ "$left" = 0 ] && break
     sleep 0.5
   done

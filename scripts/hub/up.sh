@@ -5,15 +5,17 @@
 # systemd's Restart=always would: a hub restart (POST /hub/api/shutdown, a crash) keeps the sessions.
 # Already running with the same config and code -> nothing to do; changed -> the hub alone is restarted
 # (sessions stay). Ports taken by something else -> refuse. Every wait is bounded.
-# State under $MLTF_HOME/lab/hub: hub.log (world-readable), ci-token + password (mode 600, owned by the
-# test user: test-only secrets), state/ (database, cookie secret; root only), hub.pid (supervisor group).
+# State under $MLTF_HOME/lab/hub: hub.log (world-readable), ci-token (the admin service token: root only,
+# mode 600; tests get what they need from it through scripts/hub/grant.sh), passwords/<user> (each demo
+# user's own password, owned by that user, mode 600, in a root-owned directory), state/ (database, cookie
+# secret; root only), hub.pid (supervisor group).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 MLTF_HOME=${MLTF_HOME:-/opt/mltf}
 VENV=${MLTF_VENV:-$MLTF_HOME/venv}
 HUB=$MLTF_HOME/lab/hub
-TEST_USER=${MLTF_USER:-alice}
+HUB_USERS=${MLTF_HUB_USERS:-alice,bob}
 HUB_PORT=${MLTF_HUB_PORT:-8000}
 API_PORT=${MLTF_HUB_API_PORT:-8081}
 PROXY_API_PORT=${MLTF_HUB_PROXY_API_PORT:-8001}
@@ -32,10 +34,18 @@ mkdir -p "$HUB/state" "$HUB/config"
 # one up.sh/down.sh at a time (test runs may start in parallel)
 exec 9>"$HUB/.lock"; flock -w 180 9 || { echo "another hub up/down still runs" >&2; exit 1; }
 chmod 755 "$HUB"; chmod 700 "$HUB/state"
-# test-only secrets, readable by the test user and nobody else
-for f in ci-token password; do
-  if [ ! -s "$HUB/$f" ]; then (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$HUB/$f"); fi
-  chown "$TEST_USER" "$HUB/$f"; chmod 600 "$HUB/$f"
+secret() { (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$1"); }
+# the admin service token: root only (whoever reads it acts on every user's server)
+if [ ! -s "$HUB/ci-token" ] || [ -L "$HUB/ci-token" ]; then rm -f "$HUB/ci-token"; secret "$HUB/ci-token"; fi
+chown root:root "$HUB/ci-token"; chmod 600 "$HUB/ci-token"
+# one password per demo user, readable by that user only; the shared password of older versions is removed
+rm -f "$HUB/password"
+mkdir -p "$HUB/passwords"; chown root:root "$HUB/passwords"; chmod 755 "$HUB/passwords"
+for u in ${HUB_USERS//,/ }; do
+  id "$u" >/dev/null 2>&1 || { echo "demo hub user $u does not exist (scripts/setup.sh creates alice and bob)" >&2; exit 1; }
+  f="$HUB/passwords/$u"
+  if [ ! -f "$f" ] || [ -L "$f" ] || [ ! -s "$f" ]; then rm -f "$f"; secret "$f"; fi
+  chown "$u:" "$f"; chmod 600 "$f"
 done
 # the stack's down.sh calls $MLTF_HOME/hub/down.sh before it stops Slurm: sessions are cancelled first
 mkdir -p "$MLTF_HOME/hub"; install -m 755 "$HERE/down.sh" "$MLTF_HOME/hub/down.sh"
@@ -70,16 +80,21 @@ if [ "$(stat -c %s "$HUB/hub.log" 2>/dev/null || echo 0)" -gt 20000000 ]; then m
 touch "$HUB/hub.log"; chmod 644 "$HUB/hub.log"
 ph "jupyterhub on http://127.0.0.1:$HUB_PORT (log $HUB/hub.log)"
 cd "$HUB/state"
-# started directly, so that $! is the supervisor, leader of its own process group (setsid)
-env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root LANG=C.UTF-8 \
-  MLTF_VENV="$VENV" MLTF_HUB_STATE="$HUB/state" MLTF_HUB_AUTH=dummy MLTF_HUB_USERS="${MLTF_HUB_USERS:-alice,bob}" \
-  MLTF_HUB_PASSWORD_FILE="$HUB/password" MLTF_HUB_CI_TOKEN_FILE="$HUB/ci-token" \
+# started directly, so that $! is the supervisor, leader of its own process group (setsid); it keeps no
+# descriptor of whoever ran this script (a `flock LOCK scripts/test.sh` would otherwise stay locked for good)
+close_inherited_fds() {
+  local fd
+  for fd in $(ls /proc/$BASHPID/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; return 0
+}
+( close_inherited_fds; exec env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root LANG=C.UTF-8 \
+  MLTF_VENV="$VENV" MLTF_HUB_STATE="$HUB/state" MLTF_HUB_AUTH=demo MLTF_HUB_USERS="$HUB_USERS" \
+  MLTF_HUB_PASSWORD_DIR="$HUB/passwords" MLTF_HUB_CI_TOKEN_FILE="$HUB/ci-token" \
   MLTF_HUB_PORT="$HUB_PORT" MLTF_HUB_API_PORT="$API_PORT" MLTF_HUB_PROXY_API_PORT="$PROXY_API_PORT" \
   MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" MLTF_KEEPALIVE_INTERVAL="${MLTF_KEEPALIVE_INTERVAL:-10}" \
   MLTF_HUB_CULL_TIMEOUT="${MLTF_HUB_CULL_TIMEOUT:-3600}" \
   HUB_CMD="$VENV/bin/jupyterhub -f $HUB/config/jupyterhub_config.py" \
   HUB_CHILD_PID="$HUB/hub-child.pid" HUB_STOP="$HUB/stop" \
-  setsid bash "$HUB/supervise.sh" >> "$HUB/hub.log" 2>&1 < /dev/null 9>&- &
+  setsid bash "$HUB/supervise.sh" >> "$HUB/hub.log" 2>&1 < /dev/null ) &
 echo $! > "$HUB/hub.pid"
 cd "$REPO"
 
@@ -90,4 +105,4 @@ until answering; do
   fi
   sleep 0.3
 done
-ph "up: http://127.0.0.1:$HUB_PORT (users ${MLTF_HUB_USERS:-alice,bob}, password in $HUB/password)"
+ph "up: http://127.0.0.1:$HUB_PORT (users $HUB_USERS, each with the password in $HUB/passwords/<user>)"

@@ -162,3 +162,41 @@ def test_clean_submit_env_drops_job_and_secrets(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "secret")
     env = slurm_mod.clean_submit_env()
     assert "SLURM_JOB_ID" not in env and "MLFLOW_EXPERIMENT_ID" not in env and "MLFLOW_TRACKING_TOKEN" not in env
+
+
+SCONTROL_CONFIG = """Configuration data as of 2026-11-29T10:00:00
+AccountingStorageBackupHost = (null)
+KillWait                = 30 sec
+MaxArraySize            = 1001
+MessageTimeout          = 10 sec
+"""
+
+
+def test_cluster_limits_read_once_and_cached(monkeypatch):
+    fake = FakeSlurm({"scontrol": (0, SCONTROL_CONFIG, "")})
+    monkeypatch.setattr(slurm_mod, "run_cmd", fake)
+    backend = SlurmBackend()
+    limits = asyncio.run(backend.cluster_limits())
+    asyncio.run(backend.cluster_limits())
+    assert (limits.kill_wait, limits.max_array_tasks) == (30.0, 1001)
+    assert fake.calls == [["scontrol", "show", "config"]]
+    assert backend.stop_grace(limits) == 27.0  # KillWait minus the margin for the log upload
+
+
+def test_stop_grace_fits_a_short_kill_wait():
+    limits = slurm_mod.parse_config("KillWait = 5 sec\n")
+    assert SlurmBackend(stop_margin=3.0).stop_grace(limits) == 2.5  # at least half of KillWait
+    assert SlurmBackend().stop_grace(slurm_mod.parse_config("")) is None
+
+
+def test_unreadable_config_means_no_limits(monkeypatch):
+    monkeypatch.setattr(slurm_mod, "run_cmd", FakeSlurm({"scontrol": (1, "", "slurm_load_ctl_conf error")}))
+    limits = asyncio.run(SlurmBackend().cluster_limits())
+    assert limits.kill_wait is None and limits.max_array_tasks is None
+
+
+def test_comment_has_job_id_only_and_old_comments_still_parse():
+    script = SlurmBackend().job_script(_spec(run_id="0123456789abcdef0123456789abcdef"))
+    assert "#SBATCH --comment=mltf:abc123\n" in script and "0123456789abcdef" not in script
+    assert slurm_mod._parse_comment("mltf:abc123", "mltf-abc123") == ("abc123", None)
+    assert slurm_mod._parse_comment("mltf:abc123:r1", "mltf-abc123") == ("abc123", "r1")

@@ -26,6 +26,7 @@ SECTIONS = {
     "Authenticator": "jupyterhub.auth.Authenticator",
     "DummyAuthenticator": "jupyterhub.auth.DummyAuthenticator",
     "PAMAuthenticator": "jupyterhub.auth.PAMAuthenticator",
+    "DemoPasswordAuthenticator": "jupyter_mltf.hub.auth.DemoPasswordAuthenticator",
     "Spawner": "jupyterhub.spawner.Spawner",
     "LocalProcessSpawner": "jupyterhub.spawner.LocalProcessSpawner",
     "SlurmSpawner": "batchspawner.SlurmSpawner",
@@ -38,7 +39,7 @@ SECTIONS = {
 def load(path: Path, tmp_path: Path, **env: str) -> Config:
     secret = tmp_path / "secret"
     secret.write_text("s3cret\n")
-    base = {"MLTF_HUB_PASSWORD_FILE": str(secret), "MLTF_HUB_CI_TOKEN_FILE": str(secret)}
+    base = {"MLTF_HUB_PASSWORD_DIR": str(tmp_path), "MLTF_HUB_CI_TOKEN_FILE": str(secret)}
     with mock.patch.dict(os.environ, {**base, **env}):
         return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
 
@@ -52,7 +53,7 @@ def test_there_is_a_hub_config() -> None:
 
 
 @pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
-@pytest.mark.parametrize("auth", ["dummy", "pam"])
+@pytest.mark.parametrize("auth", ["demo", "pam"])
 def test_every_setting_is_a_real_trait(path: Path, auth: str, tmp_path: Path) -> None:
     cfg = load(path, tmp_path, MLTF_HUB_AUTH=auth)
     assert cfg, f"{path.name} set nothing"
@@ -65,11 +66,13 @@ def test_every_setting_is_a_real_trait(path: Path, auth: str, tmp_path: Path) ->
 
 
 def test_the_main_config_is_what_the_hub_needs(tmp_path: Path) -> None:
-    cfg = load(HUB_CONFIG / "jupyterhub_config.py", tmp_path, MLTF_HUB_AUTH="dummy", MLTF_VENV="/v")
+    cfg = load(HUB_CONFIG / "jupyterhub_config.py", tmp_path, MLTF_HUB_AUTH="demo", MLTF_VENV="/v")
     hub = cfg.JupyterHub
     assert hub.cleanup_servers is False  # a hub restart keeps the sessions
     assert (hub.ip, hub.port, hub.hub_port) == ("127.0.0.1", 8000, 8081)
-    assert hub.authenticator_class == "dummy" and cfg.DummyAuthenticator.password == "s3cret"
+    # one password per user, in files of their own: no shared password anyone could log in with as anyone
+    assert hub.authenticator_class == "jupyter_mltf.hub.auth.DemoPasswordAuthenticator"
+    assert cfg.DemoPasswordAuthenticator.password_dir == str(tmp_path)
     assert cfg.Authenticator.allowed_users == {"alice", "bob"}
     services = {s["name"]: s for s in hub.services}
     assert "jupyterhub_idle_culler" in services["idle-culler"]["command"]
@@ -99,3 +102,8 @@ def test_ports_and_site_values_come_from_the_environment(tmp_path: Path) -> None
     assert cfg.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:9001"
     assert "listen_ip" not in cfg.MLTFSlurmSpawner
     assert cfg.JupyterHub.authenticator_class == "pam" and cfg.Authenticator.allowed_users == {"carol"}
+
+
+def test_the_shared_password_login_is_gone(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one password file per user"):
+        load(HUB_CONFIG / "jupyterhub_config.py", tmp_path, MLTF_HUB_AUTH="dummy")

@@ -1,8 +1,10 @@
 """The real JupyterHub (scripts/hub/up.sh) on the real one-host Slurm cluster, driven over HTTP like a user.
 
-Runs as the test user (alice); the hub runs as root. Skipped when the hub is not up. One session is spawned
-for the module (a "1 GPU" Slurm job) and used by the tests in file order; the last ones restart the hub and
-stop the session. On failure, the hub log and the session's job log are printed.
+Runs as the test user (alice) with alice's own token (from her own password file); what needs more (bob's
+server, a hub restart) goes through the sudo rule for scripts/hub/grant.sh. The hub runs as root. Skipped when
+the hub is not up. One session is spawned for the module (a "1 GPU" Slurm job) and used by the tests in file
+order; the last ones restart the hub and stop the session. On failure, the hub log and the session's job log are
+printed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import pwd
 import re
 import shutil
+import stat
 import subprocess
 import textwrap
 import time
@@ -24,53 +27,52 @@ import pytest
 import requests
 
 from ..conftest import missing, wait_until
+from .hubclient import (
+    API,
+    GRANT,
+    HUB,
+    HUB_DIR,
+    MLTF_HOME,
+    SESSION_LOG_DIR,
+    can_grant,
+    grant,
+    granted_token,
+    hub_up,
+    own_password,
+    own_token,
+    password_file,
+)
 
-MLTF_HOME = os.environ.get("MLTF_HOME", "/opt/mltf")
-HUB_DIR = Path(MLTF_HOME) / "lab" / "hub"
-HUB = os.environ.get("MLTF_HUB_URL", "http://127.0.0.1:" + os.environ.get("MLTF_HUB_PORT", "8000"))
-API = f"{HUB}/hub/api"
 MLFLOW = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
 USER = pwd.getpwuid(os.getuid()).pw_name
 SESSION_JOB = "jupyterhub-session"
 
-
-def _hub_token() -> str | None:
-    try:
-        return (HUB_DIR / "ci-token").read_text().strip()
-    except OSError:
-        return None
-
-
-def _hub_up() -> bool:
-    try:
-        return requests.get(f"{API}/", timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-TOKEN = _hub_token()
+# alice's own token (from her own password file): what any user has, no admin scope
+TOKEN = own_token(USER)
 pytestmark = [pytest.mark.hub, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 @pytest.fixture(autouse=True)
 def _hub_is_up() -> None:
-    if TOKEN is None:
-        missing(f"no hub token readable at {HUB_DIR}/ci-token (scripts/hub/up.sh)")
-    if not _hub_up():
+    if not hub_up():
         missing(f"JupyterHub is not up at {HUB} (scripts/hub/up.sh)")
+    if TOKEN is None:
+        missing(f"no token for {USER}: no readable password at {password_file(USER)} (scripts/hub/up.sh)")
+
+
 H = {"Authorization": f"token {TOKEN}"}
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def api(method: str, path: str, **kw: Any) -> requests.Response:
+def api(method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
     kw.setdefault("timeout", 60)
-    return requests.request(method, f"{API}{path}", headers=H, **kw)
+    return requests.request(method, f"{API}{path}", headers=headers or H, **kw)
 
 
-def server_model(user: str = USER) -> dict[str, Any] | None:
-    r = api("GET", f"/users/{user}")
+def server_model(user: str = USER, headers: dict[str, str] | None = None) -> dict[str, Any] | None:
+    r = api("GET", f"/users/{user}", headers)
     r.raise_for_status()
     servers: dict[str, Any] = r.json().get("servers", {})
     return servers.get("")
@@ -84,6 +86,13 @@ def session_jobs(user: str = USER) -> list[str]:
     return squeue("-u", user, "-n", SESSION_JOB, "-o", "%A").split()
 
 
+def the_session_job(user: str = USER) -> str:
+    """The Slurm job of the user's one session (the server model's state, with the job id, is admin-only)."""
+    jobs = session_jobs(user)
+    assert len(jobs) == 1, f"{user} has session jobs {jobs}, expected one"
+    return jobs[0]
+
+
 def stop_server(user: str = USER) -> None:
     api("DELETE", f"/users/{user}/server")
     wait_until(f"{user}'s server to stop", lambda: server_model(user) is None, 60)
@@ -95,7 +104,7 @@ def diagnostics() -> str:
         out.append("--- hub.log (tail)\n" + "".join((HUB_DIR / "hub.log").read_text().splitlines(True)[-40:]))
     except OSError as e:
         out.append(f"(no hub.log: {e})")
-    for log in sorted(Path.home().glob("jupyterhub_session_*.log"))[-1:]:
+    for log in sorted(SESSION_LOG_DIR.glob("jupyterhub_session_*.log"))[-1:]:
         out.append(f"--- {log} (tail)\n" + "".join(log.read_text().splitlines(True)[-30:]))
     return "\n".join(out)
 
@@ -221,12 +230,14 @@ def print_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def password() -> str:
-    return (HUB_DIR / "password").read_text().strip()
+    value = own_password(USER)
+    assert value, f"{password_file(USER)} is not readable"
+    return value
 
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[dict[str, Any]]:
-    """alice's "1 GPU" session, spawned over REST with the service token."""
+    """alice's "1 GPU" session, spawned over REST with her own token."""
     t0 = time.monotonic()
     r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "gpu1"}})
     assert r.status_code in (201, 202), r.text
@@ -235,7 +246,7 @@ def session() -> Iterator[dict[str, Any]]:
     except AssertionError:
         print(diagnostics())
         raise
-    info = {"model": model, "job_id": model["state"]["job_id"], "spawn_s": time.monotonic() - t0}
+    info = {"model": model, "job_id": the_session_job(), "spawn_s": time.monotonic() - t0}
     print(f"spawn -> ready: {info['spawn_s']:.1f} s (Slurm job {info['job_id']})")
     yield info
 
@@ -273,6 +284,18 @@ def test_out_of_bounds_form_values_are_refused_without_a_job(password: str) -> N
     # the REST API checks the same bounds (it skips the form)
     r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "custom", "gpus": 9}})
     assert r.status_code == 400 and "more than the 2 GPUs" in r.json()["message"], r.text
+    # hostile JSON bodies (wrong types, a 4,000-digit number, control characters, unknown keys): a 400 that
+    # names the option, from the real hub (tests/robustness/test_hub_hostile.py has every row)
+    hostile = {
+        "gpus must be a whole number": {"preset": "custom", "gpus": [1]},
+        "cpus must be a whole number": {"preset": "custom", "cpus": 2.5},
+        "a number of 4000 digits": {"preset": "custom", "gpus": int("9" * 4000)},
+        "contains the control character U+000A": {"preset": "custom", "partition": "gpu\n#SBATCH --gres=gpu:8"},
+        "unknown session option 'evil'": {"preset": "gpu1", "evil": "x"},
+    }
+    for message, options in hostile.items():
+        r = api("POST", f"/users/{USER}/server", json={"user_options": options})
+        assert r.status_code == 400 and message in r.json()["message"], (message, r.status_code, r.text[:300])
     time.sleep(1)
     assert session_jobs() == before
     assert server_model() is None or not server_model()["ready"]  # type: ignore[index]
@@ -286,11 +309,14 @@ def test_spawn_page_says_why_a_session_waits() -> None:
          "-o", "/dev/null", "--wrap", "sleep 120"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout.strip()  # fmt: skip
+    if not can_grant():
+        missing(f"no sudo rule for {GRANT} (scripts/setup.sh): the test acts on bob's server with it")
+    bob = {"Authorization": f"token {granted_token(other)}"}  # bob's own server only
     try:
-        r = api("POST", f"/users/{other}/server", json={"user_options": {"preset": "gpu1"}}, timeout=90)
+        r = api("POST", f"/users/{other}/server", bob, json={"user_options": {"preset": "gpu1"}}, timeout=90)
         assert r.status_code in (201, 202), r.text
         seen: list[str] = []
-        with requests.get(f"{API}/users/{other}/server/progress", headers=H, stream=True, timeout=60) as events:
+        with requests.get(f"{API}/users/{other}/server/progress", headers=bob, stream=True, timeout=60) as events:
             deadline = time.monotonic() + 30
             for raw in events.iter_lines(decode_unicode=True):
                 if raw and raw.startswith("data:"):
@@ -305,8 +331,8 @@ def test_spawn_page_says_why_a_session_waits() -> None:
         assert job and squeue("-j", job.group(1), "-o", "%T") == "PENDING"
     finally:
         subprocess.run(["scancel", blocker], timeout=30)
-        api("DELETE", f"/users/{other}/server", timeout=90)
-        wait_until(f"{other}'s pending session to go", lambda: server_model(other) is None, 60)
+        api("DELETE", f"/users/{other}/server", bob, timeout=90)
+        wait_until(f"{other}'s pending session to go", lambda: server_model(other, bob) is None, 60)
     wait_until(f"{other}'s session job to go", lambda: not session_jobs(other), 60)
 
 
@@ -418,14 +444,16 @@ def _ts(stamp: str) -> float:
 
 
 def test_hub_restart_keeps_the_session(session: dict[str, Any]) -> None:
-    r = api("POST", "/shutdown", json={"servers": False, "proxy": True})
-    assert r.status_code == 202
+    if not can_grant():
+        missing(f"no sudo rule for {GRANT} (scripts/setup.sh): the test restarts the hub with it")
+    done = grant("restart-hub")
+    assert done.returncode == 0, done.stderr
     t0 = time.monotonic()
-    wait_until("the hub to go down", lambda: not _hub_up(), 60, interval=0.2)
-    wait_until("the hub to come back", _hub_up, 90, interval=0.3)
+    wait_until("the hub to go down", lambda: not hub_up(), 60, interval=0.2)
+    wait_until("the hub to come back", hub_up, 90, interval=0.3)
     back = time.monotonic() - t0
-    model = wait_until("the session to be ready again", lambda: (m := server_model()) and m["ready"] and m, 60)
-    assert model["state"]["job_id"] == session["job_id"]
+    wait_until("the session to be ready again", lambda: (m := server_model()) and m["ready"] and m, 60)
+    assert the_session_job() == session["job_id"]
     status = wait_until(
         "the session through the proxy",
         lambda: (r := requests.get(f"{HUB}/user/{USER}/api/status", headers=H, timeout=30)).status_code == 200 and r,
@@ -434,6 +462,18 @@ def test_hub_restart_keeps_the_session(session: dict[str, Any]) -> None:
     assert status.status_code == 200
     assert squeue("-j", session["job_id"], "-o", "%T") == "RUNNING"
     print(f"hub restart: back after {back:.1f} s, session job {session['job_id']} kept")
+
+
+def test_session_log_is_private_and_holds_no_cookie(session: dict[str, Any]) -> None:
+    """The session's log (port, request URLs) is the user's alone: mode 600 in a 700 state dir, not in ~."""
+    requests.get(f"{HUB}/user/{USER}/lab", headers=H, timeout=60)  # a page view: the XSRF cookie is set
+    log = SESSION_LOG_DIR / f"jupyterhub_session_{session['job_id']}.log"
+    assert log.exists(), sorted(p.name for p in SESSION_LOG_DIR.iterdir())
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600, oct(log.stat().st_mode)
+    assert stat.S_IMODE(SESSION_LOG_DIR.stat().st_mode) == 0o700
+    assert not (Path.home() / f"jupyterhub_session_{session['job_id']}.log").exists()
+    text = log.read_text(errors="replace")
+    assert "Setting new xsrf cookie" not in text and "token=" not in text.replace("token=[secret]", ""), text[-2000:]
 
 
 def test_stop_removes_the_slurm_job(session: dict[str, Any]) -> None:  # the session ends here
@@ -456,8 +496,8 @@ def test_spawn_from_the_form_runs_the_chosen_resources(password: str) -> None:
     r = s.post(f"{HUB}/hub/spawn", data={"_xsrf": s.cookies.get("_xsrf", ""), **form}, timeout=90)
     assert r.status_code == 200, r.text[:1000]
     try:
-        model = wait_until("the form-spawned session", lambda: (m := server_model()) and m["ready"] and m, 150)
-        job = model["state"]["job_id"]
+        wait_until("the form-spawned session", lambda: (m := server_model()) and m["ready"] and m, 150)
+        job = the_session_job()
         assert squeue("-j", job, "-o", "%P|%C|%m|%l|%b") == "cpu|3|2G|1:00:00|N/A"
         options = api("GET", f"/users/{USER}").json()["servers"][""]["user_options"]
         assert options == {**form, "gpus": 0, "cpus": 3, "gpu_type": None}

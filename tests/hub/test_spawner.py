@@ -180,10 +180,26 @@ def test_cancel_of_a_gone_job_is_fine(sp: mod.MLTFSlurmSpawner, slurm: FakeSlurm
 
 def test_start_fails_clearly_when_the_job_dies_in_the_queue(sp: mod.MLTFSlurmSpawner, slurm: FakeSlurm) -> None:
     sp.startup_poll_interval = 0.01
-    slurm.answers = [(0, "77\n", ""), (0, "PENDING|n/a|None|N/A", ""), (0, "FAILED|vm|None|N/A", "")]
-    with pytest.raises(RuntimeError, match=r"Slurm job 77 ended before it started \(FAILED\).*jupyterhub_session_77"):
+    slurm.answers = [(0, "", ""), (0, "77\n", ""), (0, "PENDING|n/a|None|N/A", ""), (0, "FAILED|vm|None|N/A", "")]
+    log = "~/.local/state/jupyter-mltf/hub/jupyterhub_session_77.log"
+    with pytest.raises(RuntimeError, match=rf"Slurm job 77 ended before it started \(FAILED\): see {log}"):
         run(sp.start())
-    assert slurm.calls[0][4:] == ["sbatch", "--parsable"]
+    # the private log directory first, as the user, then the job
+    assert slurm.calls[0] == ["sudo", "-E", "-u", "alice", "install", "-d", "-m", "700",
+                              "/home/alice/.local/state/jupyter-mltf/hub"]  # fmt: skip
+    assert slurm.calls[1][4:] == ["sbatch", "--parsable"]
+
+
+def test_no_job_when_the_log_directory_cannot_be_made(sp: mod.MLTFSlurmSpawner, slurm: FakeSlurm) -> None:
+    slurm.answers = [(1, "", "install: cannot create directory: Permission denied")]
+    with pytest.raises(RuntimeError, match="could not create the session log directory .*Permission denied"):
+        run(sp.start())
+    assert len(slurm.calls) == 1 and not sp.job_id
+
+
+def test_session_log_path_is_one_shell_word() -> None:
+    word = mod.shell_path_with_job_id("/home/o'neil/x y/s_%j.log")
+    assert word == "'/home/o'\\''neil/x y/s_'\"$SLURM_JOB_ID\"'.log'"
 
 
 # ---------------------------------------------------------------------------------------- options
@@ -235,7 +251,8 @@ def test_batch_script_ignores_raw_user_options(sp: mod.MLTFSlurmSpawner) -> None
         "#SBATCH --time=04:00:00",
         "#SBATCH --nodes=1",
         "#SBATCH --job-name=jupyterhub-session",
-        "#SBATCH --output=/home/alice/jupyterhub_session_%j.log",
+        "#SBATCH --output=/home/alice/.local/state/jupyter-mltf/hub/jupyterhub_session_%j.log",
+        "chmod 600 -- '/home/alice/.local/state/jupyter-mltf/hub/jupyterhub_session_'\"$SLURM_JOB_ID\"'.log'",
         "srun jupyterhub-singleuser",
     ]:
         assert line in script
@@ -275,3 +292,42 @@ def test_session_environment(sp: mod.MLTFSlurmSpawner) -> None:
     with open(f"{first}/jupyter_server_config.d/jupyter_mltf_hub.json") as f:
         text = f.read()
     assert '"jupyter_mltf.hub.keepalive": true' in text and '"jupyter_mltf": true' in text
+
+
+@pytest.mark.parametrize(
+    "options,words",
+    [
+        ({"preset": "custom", "gpus": [1]}, ["gpus", "whole number", "list"]),
+        ({"preset": "custom", "cpus": 2.0}, ["cpus", "whole number", "2.0"]),
+        ({"preset": "custom", "gpus": True}, ["gpus", "True"]),
+        ({"preset": "custom", "gpus": 10**4999}, ["gpus", "5000 digits"]),
+        ({"preset": "custom", "time": "9" * 5000}, ["time", "5000 characters"]),
+        ({"preset": "custom", "partition": "gpu\n#SBATCH --gres=gpu:8"}, ["partition", "U+000A"]),
+        ({"preset": "gpu1", "evil": 1}, ["unknown session option", "'evil'"]),
+        (["gpu1"], ["session options", "object"]),
+    ],
+)
+def test_bad_user_options_are_a_400_that_says_what_to_fix(
+    sp: mod.MLTFSlurmSpawner, slurm: FakeSlurm, options: Any, words: list[str]
+) -> None:
+    with pytest.raises(web.HTTPError) as info:
+        run(sp._run_apply_user_options(options))  # what JupyterHub calls for a REST spawn
+    assert info.value.status_code == 400
+    message = info.value.jupyterhub_message  # type: ignore[attr-defined]
+    assert all(w in message for w in words), message
+    assert slurm.calls == []
+
+
+def test_an_unforeseen_error_in_the_options_is_a_400_too(
+    sp: mod.MLTFSlurmSpawner, slurm: FakeSlurm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(mod.spawn_form, "resolve_options", broken)
+    for call in (sp._run_apply_user_options({"preset": "gpu1"}), sp.run_options_from_form({"preset": ["gpu1"]})):
+        with pytest.raises(web.HTTPError) as info:
+            run(call)
+        assert info.value.status_code == 400
+        assert info.value.jupyterhub_message == mod.OPTIONS_HELP  # type: ignore[attr-defined]
+    assert slurm.calls == []

@@ -10,39 +10,12 @@ resource rows only). ``project`` names a directory that :func:`build_projects` m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import corpus_core, corpus_inputs, corpus_packaging
+from .case import ALL, LIMIT_BYTES, NON_UTF8, RES, Case
 from .helpers import write_tiny
-
-LIMIT_BYTES = 64 * 1024
-NON_UTF8 = b"bad-\xff-name".decode("utf-8", "surrogateescape")  # how Python sees a non-UTF-8 file name
-
-
-@dataclass
-class Case:
-    id: str
-    body: dict[str, Any] | bytes
-    status: int
-    words: list[str]
-    surfaces: tuple[str, ...] = ("rest",)
-    project: str = "tiny"
-    endpoint: str = "jobs"
-    form: dict[str, str] | None = None  # the hub's advanced form fields, for resource rows
-    defect: str | None = None  # the patch that fixes it, where the row found a defect
-
-    @property
-    def rest_body(self) -> dict[str, Any] | bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        body = dict(self.body)
-        body.setdefault("path", self.project)
-        return body
-
-
-ALL = ("rest", "cli", "magic")
-RES = ("rest", "cli", "magic")
 
 
 def _r(id: str, resources: dict[str, Any], status: int, words: list[str], form: dict[str, str] | None = None,
@@ -152,8 +125,16 @@ def oversized_body() -> bytes:
     return b'{"path": "tiny", "params": {"word": "' + b"x" * OVERSIZED_BYTES + b'"}}'
 
 
+# round two (issue 12): each area keeps its rows and projects in its own module
+ROUND_TWO = (corpus_packaging, corpus_inputs, corpus_core)
+
+
+def all_cases() -> list[Case]:
+    return CASES + [case for module in ROUND_TWO for case in module.CASES]
+
+
 def by_surface(surface: str) -> list[Case]:
-    return [c for c in CASES if surface in c.surfaces]
+    return [c for c in all_cases() if surface in c.surfaces]
 
 
 def build_projects(root: Path, outside: Path) -> None:
@@ -192,3 +173,5 @@ def build_projects(root: Path, outside: Path) -> None:
     (root / "noml").mkdir()
     (root / "noml" / "train.py").write_text("print('train')\n")
     write_tiny(root / NON_UTF8)
+    for module in ROUND_TWO:
+        module.build_projects(root, outside)

@@ -57,26 +57,35 @@ def write_tiny(root: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ "nothing happened"
+class SlurmQueryError(AssertionError):
+    """squeue/sacct failed: a 'no job was created' check cannot be answered, so it must not pass."""
+
+
+def _slurm_query(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SlurmQueryError(f"{argv[0]} could not be asked: {exc}") from None
+    if done.returncode != 0:
+        raise SlurmQueryError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
 def slurm_jobs_under(prefix: str) -> set[str]:
-    """Slurm job ids (live or in accounting today) whose working directory is under ``prefix``."""
+    """Slurm job ids (live or in accounting today) whose working directory is under ``prefix``.
+
+    Raises SlurmQueryError when squeue or sacct fails: an empty answer must mean "no job", never "no answer".
+    """
     found: set[str] = set()
-    out = subprocess.run(
-        ["squeue", "--me", "-h", "-t", "all", "-o", "%i|%Z"], capture_output=True, text=True, timeout=60
-    ).stdout
-    for line in out.splitlines():
-        jid, _, workdir = line.partition("|")
-        if workdir.startswith(prefix):
-            found.add(jid.split("_")[0])
-    out = subprocess.run(
+    queries = (
+        ["squeue", "--me", "-h", "-t", "all", "-o", "%i|%Z"],
         ["sacct", "-X", "-n", "-P", "-S", "now-6hours", "-o", "JobID,WorkDir"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    for line in out.splitlines():
-        jid, _, workdir = line.partition("|")
-        if workdir.startswith(prefix):
-            found.add(jid.split("_")[0])
+    )
+    for argv in queries:
+        for line in _slurm_query(argv).splitlines():
+            jid, _, workdir = line.partition("|")
+            if workdir.startswith(prefix):
+                found.add(jid.split("_")[0])
     return found
 
 

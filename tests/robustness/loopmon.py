@@ -1,15 +1,18 @@
 """A test-only jupyter-server extension: how long the server's event loop was ever blocked.
 
-Two measures: a timer every TICK_MS records how late it fires (wall time: includes the OS not scheduling the
-process on a busy machine), and every loop callback's CPU time on the loop thread (``time.thread_time``:
-the blocking our code does, without the machine's scheduling or GIL waits). ``GET /mltf-test/loop[?reset=1]``
-(token auth) answers the largest of each since the last reset in ms, and what the slowest callback was.
+Two measures: a ticker coroutine that sleeps TICK_MS and records how late it wakes (wall-clock lag: anything
+that holds the loop, a blocking syscall or ``time.sleep`` included, and also the OS not scheduling the process on
+a busy machine), and every loop callback's CPU time on the loop thread (``time.thread_time``: the blocking our
+code does in Python, without the machine's scheduling or GIL waits, but blind to a blocking syscall).
+``GET /mltf-test/loop[?reset=1]`` (token auth) answers the largest of each since the last reset in ms, and what
+the slowest callback was. :func:`check_wall_lag` is the load test's bound on the wall-clock lag.
 Enabled only by the robustness tests' own server config
 (``ServerApp.jpserver_extensions: {"tests.robustness.loopmon": true}``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import asyncio.events
 import json
 import time
@@ -18,14 +21,18 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop
 
 TICK_MS = 5
 
 
+#: the wall-clock lag bound of the load test: far above what a loaded 2-core box adds (scheduling, GC: tens to a
+#: few hundred ms), below what one blocking call of a second adds (tests/robustness/test_harness.py proves it)
+WALL_LAG_BOUND_MS = 700.0
+
+
 class Meter:
     def __init__(self) -> None:
-        self.last = time.monotonic()
         self.max_late = 0.0
         self.ticks = 0
         self.late_over_50 = 0
@@ -40,13 +47,10 @@ class Meter:
             self.max_cpu = cpu
             self.max_cpu_what = describe(what)
 
-    def tick(self) -> None:
-        now = time.monotonic()
-        late = now - self.last - TICK_MS / 1000
+    def woke_late(self, late: float) -> None:
         if late > 0.05:
             self.late_over_50 += 1
         self.max_late = max(self.max_late, late)
-        self.last = now
         self.ticks += 1
 
     def read(self, reset: bool) -> dict[str, Any]:
@@ -56,8 +60,24 @@ class Meter:
         if reset:
             self.max_late, self.ticks, self.late_over_50 = 0.0, 0, 0
             self.max_cpu, self.max_cpu_what, self.cpu_over_50 = 0.0, "", 0
-            self.last = time.monotonic()
         return data
+
+
+async def ticker(meter: Meter, interval: float = TICK_MS / 1000) -> None:
+    """Sleep ``interval`` again and again and record how late each wake-up comes (wall clock)."""
+    while True:
+        start = time.monotonic()
+        await asyncio.sleep(interval)
+        meter.woke_late(time.monotonic() - start - interval)
+
+
+def check_wall_lag(data: dict[str, Any], bound_ms: float = WALL_LAG_BOUND_MS) -> None:
+    """AssertionError when the loop woke the ticker more than ``bound_ms`` late since the last reset."""
+    assert data["ticks"] > 0, f"the loop-lag ticker never ran: {data}"
+    assert data["max_block_ms"] < bound_ms, (
+        f"the event loop was held {data['max_block_ms']} ms (wall clock; bound {bound_ms} ms): a blocking call "
+        f"on the loop? longest callback {data['max_callback_cpu_ms']} ms CPU: {data['slowest_callback']}"
+    )
 
 
 METER = Meter()
@@ -95,8 +115,15 @@ def _timed_run(self: asyncio.events.Handle) -> None:
         METER.callback(time.thread_time() - start, self)
 
 
+_TASKS: set[asyncio.Task[None]] = set()  # a strong reference: the loop only keeps weak ones
+
+
+def _start_ticker() -> None:
+    _TASKS.add(asyncio.ensure_future(ticker(METER)))
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     asyncio.events.Handle._run = _timed_run  # type: ignore[method-assign]
-    PeriodicCallback(METER.tick, TICK_MS).start()
+    IOLoop.current().add_callback(_start_ticker)
     route = url_path_join(serverapp.base_url, "mltf-test", "loop")
     serverapp.web_app.add_handlers(".*$", [(route, LoopHandler)])

@@ -3,7 +3,8 @@ other users by their mode bits, and bob (another user, his own session on the hu
 log of, nor cancel alice's jobs, through his REST API or with scancel.
 
 Tests run as alice. "As bob" is done through the real hub: bob's session is bob's own process (a Slurm job
-of bob's), reached with the hub's CI service token (scope access:servers); a kernel in it runs as bob.
+of bob's), reached with a token of bob's for his own server only (scripts/hub/grant.sh, through its sudo rule);
+a kernel in it runs as bob.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ import requests
 from jupyter_mltf.models import JobState
 
 from ..conftest import missing
+from ..hub.hubclient import GRANT, HUB, can_grant, granted_token, hub_up
 from .helpers import TRACKING_URI, scancel, slurm_jobs_under, wait_until, write_tiny
 
 pytestmark = [pytest.mark.slurm]
 
 OTHER = "bob"
-MLTF_HOME = os.environ.get("MLTF_HOME", "/opt/mltf")
-HUB_DIR = Path(MLTF_HOME) / "lab" / "hub"
-HUB = os.environ.get("MLTF_HUB_URL", "http://127.0.0.1:" + os.environ.get("MLTF_HUB_PORT", "8000"))
 
 
 def other_can(path: str, want: int, user: str = OTHER) -> bool:
@@ -106,20 +105,14 @@ def test_job_files_are_closed_to_other_users(alice_job: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ bob, on the hub
-def _hub_token() -> str | None:
-    try:
-        return (HUB_DIR / "ci-token").read_text().strip()
-    except OSError:
-        return None
-
-
-def _hub_up(token: str | None) -> bool:
-    if token is None:
-        return False
-    try:
-        return requests.get(f"{HUB}/hub/api/", timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
+def _bob_token() -> str:
+    """bob's own token, for bob's server only, from the sudo rule for scripts/hub/grant.sh: alice (the tests)
+    never holds the hub's admin token nor bob's password."""
+    if not hub_up():
+        missing("the hub is not up (scripts/hub/up.sh)")
+    if not can_grant():
+        missing(f"no sudo rule for {GRANT} (scripts/setup.sh installs it): the test acts as bob with it")
+    return granted_token(OTHER)
 
 
 def _kernel_exec(base: str, headers: dict[str, str], code: str, timeout: float = 120) -> str:
@@ -171,10 +164,7 @@ def _kernel_exec(base: str, headers: dict[str, str], code: str, timeout: float =
 
 @pytest.fixture
 def bob_session(stack: str) -> Iterator[tuple[str, dict[str, str]]]:
-    token = _hub_token()
-    if not _hub_up(token):
-        missing("the hub is not up (scripts/hub/up.sh) or its CI token is not readable")
-    headers = {"Authorization": f"token {token}"}
+    headers = {"Authorization": f"token {_bob_token()}"}
     api = f"{HUB}/hub/api"
 
     def model() -> dict[str, Any] | None:

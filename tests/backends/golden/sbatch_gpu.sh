@@ -1,6 +1,6 @@
 #!/bin/bash
 #SBATCH --job-name=mltf-abc123
-#SBATCH --comment=mltf:abc123:r1
+#SBATCH --comment=mltf:abc123
 #SBATCH --output=/home/u/.mltf/jobs/abc123/job.log
 #SBATCH --chdir=/home/u/.mltf/jobs/abc123
 #SBATCH --nodes=1

@@ -1,213 +1,43 @@
-"""The ipywidgets surface: :class:`SubmitPanel` (form + live jobs table + log tail + metrics plot) and
-:class:`JobStatusLine` (the one-line live status ``%mltf_submit`` shows).
+"""The notebook's submit panel: the form built from the project, the live jobs table, log tail and metrics.
 
-Both talk to the core through the sync :class:`jupyter_mltf.api.Client`. Everything that may wait on the
-cluster (submit, cancel, the periodic refresh) runs on a background thread, so the kernel stays free to run
-cells while the panel polls; widget values are only ever set, never read back by the front end, so setting
-them from that thread is safe.
+Everything that may wait on the cluster (submit, cancel, the periodic refresh) runs on a background thread, so
+the kernel stays free to run cells while the panel polls; widget values are only ever set, never read back by
+the front end, so setting them from that thread is safe.
 """
 
 from __future__ import annotations
 
-import html
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from .errors import MLTFError
-from .formatting import format_bytes as fmt_bytes
-from .formatting import format_duration
-from .models import Job, JobState
+from ..errors import MLTFError
+from ..formatting import format_bytes as fmt_bytes
+from ..formatting import printable
+from ..models import Job
+from .polling import Poller, in_background
+from .render import (
+    COLUMNS,
+    error_html,
+    esc,
+    fmt_duration,
+    job_summary_html,
+    metrics_svg,
+    pre,
+    run_link,
+    state_html,
+    trials_html,
+)
 
 if TYPE_CHECKING:
-    from .api import Client, JobHandle
+    from ..api import Client, JobHandle
 
-_RED = "#b00020"
-_STATE_COLOURS = {
-    JobState.SUBMITTING: "#6d6d6d",
-    JobState.PENDING: "#b26a00",
-    JobState.CONFIGURING: "#b26a00",
-    JobState.REQUEUED: "#b26a00",
-    JobState.SUSPENDED: "#b26a00",
-    JobState.RUNNING: "#1565c0",
-    JobState.COMPLETING: "#1565c0",
-    JobState.COMPLETED: "#2e7d32",
-    JobState.CANCELLED: "#6d6d6d",
-    JobState.UNKNOWN: "#6d6d6d",
-}
 _LOG_KEEP = 64 * 1024  # characters of log text the panel keeps
 _MAX_ROWS = 25
-_PAD = 8  # pixels around a metrics chart
-# the jobs table's columns: (title, width)
-_COLUMNS = (("Job", "110px"), ("Name", "150px"), ("State", "120px"), ("Reason", "170px"), ("Elapsed", "70px"),
-            ("MLflow", "90px"), ("", "70px"))
-
-
-def state_html(state: JobState | str) -> str:
-    """The state as a coloured badge (red for every failure state)."""
-    st = state if isinstance(state, JobState) else JobState(state)
-    colour = _STATE_COLOURS.get(st, _RED if st.is_terminal else "#6d6d6d")
-    return f'<b style="color:{colour}">{html.escape(st.value)}</b>'
-
-
-def error_html(message: str) -> str:
-    return f'<span style="color:{_RED}">&#9888; {html.escape(message)}</span>'
-
-
-def fmt_duration(seconds: float | None) -> str:
-    return "" if seconds is None else format_duration(seconds)
-
-
-def run_link(job: Job) -> str:
-    if not job.mlflow_url:
-        return ""
-    return f'<a href="{html.escape(job.mlflow_url, quote=True)}" target="_blank">MLflow run</a>'
-
-
-def job_summary_html(job: Job) -> str:
-    """One line: id, state, pending reason, elapsed, MLflow link."""
-    parts = [f"<code>{html.escape(job.id)}</code>", state_html(job.state)]
-    if job.reason and not job.state.is_terminal:
-        parts.append(f"<i>{html.escape(job.reason)}</i>")
-    if job.exit_code not in (None, 0) and job.state.is_terminal:
-        parts.append(f"exit code {job.exit_code}")
-    if job.elapsed is not None:
-        parts.append(fmt_duration(job.elapsed))
-    link = run_link(job)
-    if link:
-        parts.append(link)
-    return " &middot; ".join(parts)
-
-
-def metrics_svg(
-    history: Mapping[str, Sequence[Sequence[float]]], *, width: int = 260, height: int = 120
-) -> str:
-    """Small line charts (one per metric, at most four) as inline SVG: no plotting library needed."""
-    charts = []
-    for name in sorted(history)[:4]:
-        points = [(float(p[0]), float(p[1])) for p in history[name] if len(p) >= 2]
-        if not points:
-            continue
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-
-        def sx(x: float, x0: float = x0, x1: float = x1) -> float:
-            return _PAD + (x - x0) / ((x1 - x0) or 1) * (width - 2 * _PAD)
-
-        def sy(y: float, y0: float = y0, y1: float = y1) -> float:
-            return height - _PAD - (y - y0) / ((y1 - y0) or 1) * (height - 2 * _PAD - 14)
-
-        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
-        dot = f'<circle cx="{sx(xs[-1]):.1f}" cy="{sy(ys[-1]):.1f}" r="2.5" fill="#1565c0"/>'
-        charts.append(
-            f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" '
-            f'style="border:1px solid #ddd;margin:2px">'
-            f'<text x="{_PAD}" y="12" font-size="11" font-family="sans-serif">{html.escape(name)}: '
-            f"{ys[-1]:.4g} (step {xs[-1]:.0f})</text>"
-            f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{line}"/>{dot}</svg>'
-        )
-    return "".join(charts) or "<i>no metrics yet</i>"
-
-
-def trials_html(trials: Sequence[Mapping[str, Any]], sweep: Mapping[str, Any]) -> str:
-    """A sweep's trials: the objective across trials (SVG) and a table, best trial in bold."""
-    metric = str(sweep.get("metric", ""))
-    maximize = sweep.get("direction") == "maximize"
-    done = [(int(t["trial"]), float(t["metrics"][metric])) for t in trials if metric in (t.get("metrics") or {})
-            and t.get("state") == "COMPLETE"]
-    best = (max if maximize else min)(done, key=lambda p: p[1]) if done else None
-    chart = metrics_svg({f"{metric} by trial": [[n, v] for n, v in sorted(done)]}, width=420) if done else ""
-    rows = []
-    for t in trials:
-        value = (t.get("metrics") or {}).get(metric)
-        style = " style='font-weight:bold'" if best and int(t["trial"]) == best[0] else ""
-        params = ", ".join(f"{k}={v}" for k, v in sorted((t.get("params") or {}).items())
-                           if k in (sweep.get("parameters") or {}))
-        rows.append(f"<tr{style}><td>{int(t['trial'])}</td><td>{html.escape(str(t.get('state', '')))}</td>"
-                    f"<td>{'' if value is None else f'{float(value):.4g}'}</td><td>{html.escape(params)}</td></tr>")
-    summary = (f"{len(trials)} of {sweep.get('trials')} trials started, {len(done)} complete"
-               + (f"; best {metric} = {best[1]:.4g} (trial {best[0]})" if best else ""))
-    return (f"<b>Sweep</b>: {html.escape(summary)}<br>{chart}"
-            "<table style='font-size:90%'><tr><th>trial</th><th>state</th>"
-            f"<th>{html.escape(metric)}</th><th>parameters</th></tr>{''.join(rows)}</table>")
-
-
-class _Poller:
-    """A daemon thread calling ``tick()`` every ``interval()`` seconds until stopped; ``wake()`` polls now."""
-
-    def __init__(self, name: str, tick: Callable[[], None], interval: Callable[[], float]) -> None:
-        self._tick = tick
-        self._interval = interval
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self.ticks = 0
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._tick()
-            self.ticks += 1
-            self._wake.wait(self._interval())
-            self._wake.clear()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive() and not self._stop.is_set()
-
-
-def _in_background(fn: Callable[[], None], name: str) -> threading.Thread:
-    thread = threading.Thread(target=fn, name=name, daemon=True)
-    thread.start()
-    return thread
-
-
-class JobStatusLine(w.HTML):  # type: ignore[misc]
-    """A one-line live status of one job (what ``%mltf_submit`` displays); stops polling when it ends."""
-
-    def __init__(self, handle: JobHandle, *, interval: float = 2.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.handle = handle
-        self.interval = interval
-        self.error: str | None = None
-        self._show(handle.job)
-        self.poller = _Poller(f"mltf-status-{handle.id}", self._tick, lambda: self.interval)
-        if not handle.job.state.is_terminal:
-            self.poller.start()
-
-    def _show(self, job: Job) -> None:
-        self.value = f"MLTF job {job_summary_html(job)}"
-
-    def _tick(self) -> None:
-        try:
-            _ = self.handle.status  # refreshes handle.job
-            job = self.handle.job
-            self._show(job)
-            if job.state.is_terminal:
-                self.poller.stop()
-        except MLTFError as exc:
-            self.error = exc.message
-            self.value = f"MLTF job <code>{html.escape(self.handle.id)}</code>: {error_html(exc.message)}"
-        except Exception as exc:  # a refresh failing must not kill the poller silently
-            self.error = str(exc)
-            self.value = f"MLTF job <code>{html.escape(self.handle.id)}</code>: {error_html(str(exc))}"
-
-    def close(self) -> None:
-        self.poller.stop()
-        super().close()
 
 
 class _JobRow:
@@ -215,7 +45,7 @@ class _JobRow:
 
     def __init__(self, panel: SubmitPanel, job: Job) -> None:
         self.job_id = job.id
-        widths = [w.Layout(width=width) for _title, width in _COLUMNS]
+        widths = [w.Layout(width=width) for _title, width in COLUMNS]
         self.select = w.Button(description=job.id, tooltip="show this job's log and metrics", layout=widths[0])
         self.name = w.Label(layout=widths[1])
         self.state = w.HTML(layout=widths[2])
@@ -231,7 +61,8 @@ class _JobRow:
         self.update(job)
 
     def update(self, job: Job) -> None:
-        self.name.value = f"{job.name} (sweep: {job.sweep['trials']} trials)" if job.sweep else job.name
+        name = printable(job.name)
+        self.name.value = f"{name} (sweep: {job.sweep['trials']} trials)" if job.sweep else name
         self.state.value = state_html(job.state)
         self.state_value = job.state.value
         self.reason.value = (job.reason or "") if not job.state.is_terminal else (
@@ -271,7 +102,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         if client is None:
-            from .api import Client
+            from ..api import Client
 
             client = Client()
         self.client = client
@@ -289,12 +120,23 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.last_job: Job | None = None
         self.last_error: str | None = None
 
-        # -- the form --------------------------------------------------------------------------------------
+        self._build_form()
+        self._build_job_views()
+        super().__init__(children=self._layout(), **kwargs)
+        self.poll_interval = poll_interval or 2.0
+        self._read_config(follow_interval=poll_interval is None)
+        self.load(os.fspath(path) if path is not None else os.getcwd())
+        self.poller = Poller("mltf-panel", self.refresh, self._next_interval)
+        if autostart:
+            self.poller.start()
+
+    def _build_form(self) -> None:
         self.directory = w.Text(description="Directory", layout=w.Layout(width="520px"))
         self.load_button = w.Button(description="Load", tooltip="read the directory's MLproject and files")
         self.entry_point = w.Dropdown(description="Entry point", options=[])
         self.params_box = w.VBox()
         self.partition = w.Dropdown(description="Partition", options=[])
+
         def narrow() -> w.Layout:
             return w.Layout(width="180px")
 
@@ -319,19 +161,19 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.preview_html = w.HTML()
         self.submit_button = w.Button(description="Submit", button_style="primary", icon="rocket")
         self.message = w.HTML()
-        # -- the jobs ----------------------------------------------------------------------------------------
+        self.load_button.on_click(lambda _b: self.load(self.directory.value))
+        self.entry_point.observe(lambda _c: self._show_params(), names="value")
+        self.partition.observe(lambda _c: self._apply_partition(), names="value")
+        self.submit_button.on_click(lambda _b: self.submit_in_background())
+
+    def _build_job_views(self) -> None:
         self.jobs_box = w.VBox()
         self.log_title = w.HTML("<b>Log</b>: select a job")
         self.log_view = w.HTML()
         self.metrics_view = w.HTML()
         self.trials_view = w.HTML()
 
-        self.load_button.on_click(lambda _b: self.load(self.directory.value))
-        self.entry_point.observe(lambda _c: self._show_params(), names="value")
-        self.partition.observe(lambda _c: self._apply_partition(), names="value")
-        self.submit_button.on_click(lambda _b: self.submit_in_background())
-
-        header = w.HTML("<h4 style='margin:4px 0'>Submit to MLTF</h4>")
+    def _layout(self) -> list[Any]:
         resources = w.VBox([
             w.HBox([self.partition, self.gpus, self.gpu_type]),
             w.HBox([self.time, self.mem, self.cpus, self.nodes]),
@@ -339,32 +181,31 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         ])
         jobs_header = w.VBox([
             w.HTML("<b>Jobs</b> <span style='color:#6d6d6d'>(refresh by themselves; click an id for its log)</span>"),
-            w.HBox([w.HTML(f"<b>{title}</b>", layout=w.Layout(width=width)) for title, width in _COLUMNS]),
+            w.HBox([w.HTML(f"<b>{title}</b>", layout=w.Layout(width=width)) for title, width in COLUMNS]),
         ])
-        super().__init__(
-            children=[
-                header,
-                w.HBox([self.directory, self.load_button]),
-                self.entry_point,
-                self.params_box,
-                resources,
-                self.sweep_box,
-                self.preview_html,
-                w.HBox([self.submit_button]),
-                self.message,
-                jobs_header,
-                self.jobs_box,
-                self.log_title,
-                self.log_view,
-                self.metrics_view,
-                self.trials_view,
-            ],
-            **kwargs,
-        )
-        self.poll_interval = poll_interval or 2.0
+        return [
+            w.HTML("<h4 style='margin:4px 0'>Submit to MLTF</h4>"),
+            w.HBox([self.directory, self.load_button]),
+            self.entry_point,
+            self.params_box,
+            resources,
+            self.sweep_box,
+            self.preview_html,
+            w.HBox([self.submit_button]),
+            self.message,
+            jobs_header,
+            self.jobs_box,
+            self.log_title,
+            self.log_view,
+            self.metrics_view,
+            self.trials_view,
+        ]
+
+    def _read_config(self, follow_interval: bool) -> None:
+        """The backend's settings: partitions, poll interval, and which parts of the panel it supports."""
         try:
             self._config = self.client.config()
-            if poll_interval is None:
+            if follow_interval:
                 self.poll_interval = float(self._config.get("poll_interval") or 2.0)
             self._set_partitions(self._config)
             for name, fields in (("gpus", (self.gpus, self.gpu_type)), ("partitions", (self.partition,)),
@@ -374,10 +215,6 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                         field.layout.display = "none"
         except MLTFError as exc:
             self.show_error(f"cannot read the cluster's configuration: {exc.message}")
-        self.load(os.fspath(path) if path is not None else os.getcwd())
-        self.poller = _Poller("mltf-panel", self.refresh, self._next_interval)
-        if autostart:
-            self.poller.start()
 
     def capability(self, name: str) -> bool:
         """Whether the backend can do ``name`` (cancel, gpus, partitions, logs...); unknown means yes."""
@@ -438,8 +275,8 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         if part.get("mem_per_node_mb"):
             facts.append(f"memory at most {fmt_bytes(int(part['mem_per_node_mb']) * 1024 * 1024)}/node")
         facts.append(f"{cpus} CPUs/node, {self.nodes.max} node(s)")
-        self.limits.value = f"<span style='color:#6d6d6d'>partition {html.escape(part['name'])}: " + \
-            html.escape(", ".join(facts)) + "</span>"
+        self.limits.value = f"<span style='color:#6d6d6d'>partition {esc(part['name'])}: " + \
+            esc(", ".join(facts)) + "</span>"
 
     def load(self, path: str) -> None:
         """Read ``path``'s MLproject (or the proposed one) and its files into the form."""
@@ -491,14 +328,14 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         largest = files.get("largest") or []
         if largest:
             lines.append("largest: " + ", ".join(
-                f"{html.escape(f['path'])} ({fmt_bytes(f['size'])})" for f in largest[:5]))
+                f"{esc(f['path'])} ({fmt_bytes(f['size'])})" for f in largest[:5]))
         excluded = files.get("excluded") or []
         if excluded:
-            shown = ", ".join(f"{html.escape(e['path'])} ({html.escape(e['reason'])})" for e in excluded[:5])
+            shown = ", ".join(f"{esc(e['path'])} ({esc(e['reason'])})" for e in excluded[:5])
             more = f" and {len(excluded) - 5} more" if len(excluded) > 5 else ""
             lines.append(f"excluded: {shown}{more}")
         for note in project.get("notes") or []:
-            lines.append(f"<i>{html.escape(note)}</i>")
+            lines.append(f"<i>{esc(note)}</i>")
         for warning in data.get("warnings") or []:
             lines.append(error_html(warning))
         if files.get("over_limit"):
@@ -535,7 +372,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             return None
         import yaml
 
-        from .errors import InvalidRequest
+        from ..errors import InvalidRequest
 
         try:
             data = yaml.safe_load(text)
@@ -578,7 +415,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         def run() -> None:
             self.submit()
 
-        return _in_background(run, "mltf-submit")
+        return in_background(run, "mltf-submit")
 
     # -- the jobs --------------------------------------------------------------------------------------------
 
@@ -598,7 +435,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         def run() -> None:
             self.cancel(job_id)
 
-        return _in_background(run, "mltf-cancel")
+        return in_background(run, "mltf-cancel")
 
     def select_job(self, job_id: str) -> None:
         """Show ``job_id``'s log (tailed) and metrics below the table."""
@@ -608,8 +445,8 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 self._log_offset = 0
                 self._log_text = ""
                 self._metrics_final = None
-                self.log_title.value = f"<b>Log of <code>{html.escape(job_id)}</code></b>"
-                self.log_view.value = _pre("")
+                self.log_title.value = f"<b>Log of <code>{esc(job_id)}</code></b>"
+                self.log_view.value = pre("")
                 self.metrics_view.value = ""
                 self.trials_view.value = ""
         self.poller.wake()
@@ -678,7 +515,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             self._log_offset = offset
             if new_text or not self.log_view.value:
                 self._log_text = (self._log_text + new_text)[-_LOG_KEEP:]
-                self.log_view.value = _pre(self._log_text)
+                self.log_view.value = pre(self._log_text)
             if trials is not None and job.sweep:
                 self.trials_view.value = trials_html(trials, job.sweep)
             if history is not None:
@@ -697,13 +534,6 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         for row in self.rows.values():
             row.close()
         super().close()
-
-
-def _pre(text: str) -> str:
-    return (
-        "<pre style='max-height:260px;overflow:auto;background:#f7f7f7;padding:4px;margin:0;"
-        f"font-size:85%'>{html.escape(text)}</pre>"
-    )
 
 
 def _param_widget(param: dict[str, Any]) -> Any:

@@ -1,4 +1,4 @@
-"""The ``gateway`` backend: submit through the facility's MLTF gateway (PyPI ``mltf-gateway``) over REST.
+"""The gateway backend: our job model on mltf-gateway's wire API (credentials.py and client.py do the rest).
 
 Wire API (read from mltf-gateway 0.6.3's server code; see ``shared/reference/anchors-mltf.md`` §1.4-1.8):
 
@@ -22,28 +22,26 @@ import asyncio
 import json
 import math
 import os
-import random
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Enum, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Integer, Unicode, default, observe, validate
 
-from .. import auth
-from ..errors import (
-    AuthenticationError,
+from ... import auth
+from ...errors import (
     BackendUnavailable,
     CapabilityMissing,
     InvalidRequest,
     JobNotFound,
-    MLTFError,
     TooLarge,
 )
-from ..models import Capabilities, Job, JobState, LogChunk, StatusInfo
-from ..resources import ALIASES, RESOURCE_KEYS, parse_time
-from .base import Backend, DiscoveredJob, JobSpec
+from ...models import Capabilities, Job, JobState, LogChunk, StatusInfo
+from ...resources import ALIASES, RESOURCE_KEYS, parse_time
+from ..base import Backend, DiscoveredJob, JobSpec
+from .client import GatewayClient, Timeouts, tls_verify
+from .credentials import TokenChain
 
 #: every status string a gateway (0.6.x, local/SSAM/Slurm executors, DB column) is known to return
 GATEWAY_STATES: dict[str, JobState] = {
@@ -66,8 +64,6 @@ _RESOURCE_SPELLINGS = frozenset({*RESOURCE_KEYS, *ALIASES, "gres", "cpus_per_tas
 #: never forwarded (the SSAM executor strips them too; they would be secrets in a job request)
 _SECRET_KEYS = frozenset({"url", "auth_token", "token", "access_token", "refresh_token", "password"})
 
-_RETRY_STATUS = frozenset({502, 503, 504})
-
 
 def map_status(text: Any) -> JobState:
     """The :class:`JobState` of a gateway status string; anything unknown is UNKNOWN (never failed)."""
@@ -79,10 +75,11 @@ def map_status(text: Any) -> JobState:
     return JobState.parse(word)  # a newer gateway that passes Slurm's own words through
 
 
-def _redact(text: str, secret: str | None) -> str:
-    if secret:
-        text = text.replace(secret, "<token>")
-    return text
+#: the settings the HTTP client and the token chain are built from
+_CLIENT_TRAITS = (
+    "url", "token", "token_file", "use_keyring", "keyring_timeout", "verify", "connect_timeout", "read_timeout",
+    "upload_timeout", "log_timeout", "retries", "backoff", "max_concurrency", "transport",
+)
 
 
 class GatewayBackend(Backend):
@@ -176,13 +173,42 @@ class GatewayBackend(Backend):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.check_config()
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
-        self._semaphore: asyncio.Semaphore | None = None
+        self._client: GatewayClient | None = None
         self._cancel_requested: set[str] = set()
         self._log_cache: dict[str, tuple[str, JobState]] = {}
-        self._keyring_checked = False
-        self._keyring_token: str | None = None
+
+    @observe(*_CLIENT_TRAITS)
+    def _settings_changed(self, _change: Any) -> None:
+        self._client = None  # the next request builds a client with the new settings
+
+    @property
+    def _api(self) -> GatewayClient:
+        if self._client is None:
+            tokens = TokenChain(
+                url=self.url,
+                token=self.token,
+                token_file=self.token_file,
+                use_keyring=self.use_keyring,
+                keyring_timeout=self.keyring_timeout,
+                verify=tls_verify(self.verify),
+                log=self.log,
+            )
+            timeouts = Timeouts(self.connect_timeout, self.read_timeout, self.upload_timeout, self.log_timeout)
+            self._client = GatewayClient(
+                url=self.url,
+                tokens=tokens,
+                timeouts=timeouts,
+                retries=self.retries,
+                backoff=self.backoff,
+                max_concurrency=self.max_concurrency,
+                transport=self.transport,
+                log=self.log,
+            )
+        return self._client
+
+    @property
+    def _tokens(self) -> TokenChain:
+        return self._api.tokens
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -205,204 +231,6 @@ class GatewayBackend(Backend):
             raise InvalidRequest(
                 "c.GatewayBackend.retries must be >= 0, max_concurrency >= 1 and max_archive_bytes >= 1"
             )
-
-    def _verify(self) -> bool | str:
-        value = self.verify.strip()
-        if value.lower() in ("", "true", "1", "yes"):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        return value
-
-    # --- the token -------------------------------------------------------------------------------
-
-    def _keyring_lookup(self) -> str | None:
-        """The access token the official ``mltf login`` stored; None when keyring is missing or fails."""
-        try:
-            import keyring
-
-            backend = keyring.get_keyring()
-            if "cryptfile" in type(backend).__module__.lower() and not (
-                os.environ.get("KEYRING_CRYPTFILE_PASSWORD") or os.environ.get("MLTF_KEYRING_PASSWORD")
-            ):
-                # the encrypted-file keyring would prompt for its password on the terminal: never in a server
-                return None
-            if os.environ.get("MLTF_KEYRING_PASSWORD") and hasattr(backend, "keyring_key"):
-                backend.keyring_key = os.environ["MLTF_KEYRING_PASSWORD"]
-            value = keyring.get_password("mltf_gateway", "access_token")
-        except Exception as exc:  # keyring absent, no backend, locked, D-Bus down...: "no token"
-            self.log.debug("no gateway token from the keyring (%s)", type(exc).__name__)
-            return None
-        return value or None
-
-    async def _keyring(self) -> str | None:
-        if not self.use_keyring:
-            return None
-        if not self._keyring_checked:
-            self._keyring_checked = True
-            try:
-                self._keyring_token = await asyncio.wait_for(
-                    asyncio.to_thread(self._keyring_lookup), timeout=self.keyring_timeout
-                )
-            except asyncio.TimeoutError:
-                self.log.warning("the keyring did not answer in %ss; going on without it", self.keyring_timeout)
-                self._keyring_token = None
-        return self._keyring_token
-
-    async def _token(self) -> tuple[str, str]:
-        """``(token, where it came from)``; AuthenticationError when none or expired."""
-        candidates: list[tuple[str | None, str]] = [
-            (self.token or None, "c.GatewayBackend.token"),
-            (os.environ.get("MLTF_GATEWAY_TOKEN") or None, "MLTF_GATEWAY_TOKEN"),
-        ]
-        for value, source in candidates:
-            if value:
-                return self._fresh(value.strip(), source), source
-        keyring_token = await self._keyring()
-        if keyring_token:
-            return self._fresh(keyring_token, "the keyring of `mltf login`"), "the keyring of `mltf login`"
-        record = await asyncio.to_thread(auth.load_token, self.url, self.token_file)
-        if record:
-            source = f"`jupyter mltf login` ({self.token_file})"
-            expires_at = record.get("expires_at")
-            claims_exp = auth.jwt_claims(str(record["access_token"])).get("exp")
-            exp = claims_exp if isinstance(claims_exp, (int, float)) else expires_at
-            if isinstance(exp, (int, float)) and exp <= time.time() + 30 and record.get("refresh_token"):
-                renewed = await asyncio.to_thread(
-                    auth.refresh, record, token_path=self.token_file, verify=self._verify()
-                )
-                if renewed:
-                    record = renewed
-            return self._fresh(str(record["access_token"]), source), source
-        raise AuthenticationError(
-            f"No token for the MLTF gateway at {self.url}: log in with `jupyter mltf login` "
-            "(or set MLTF_GATEWAY_TOKEN)."
-        )
-
-    @staticmethod
-    def _fresh(token: str, source: str) -> str:
-        exp = auth.jwt_claims(token).get("exp")
-        if isinstance(exp, (int, float)) and exp <= time.time():
-            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp))
-            raise AuthenticationError(
-                f"Your MLTF gateway token (from {source}) expired at {when}: log in again with "
-                "`jupyter mltf login` (or set MLTF_GATEWAY_TOKEN to a new token)."
-            )
-        return token
-
-    # --- HTTP ------------------------------------------------------------------------------------
-
-    def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop or self._client.is_closed:
-            self._client = httpx.AsyncClient(
-                base_url=self.url,
-                timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
-                verify=self._verify(),
-                limits=httpx.Limits(max_connections=self.max_concurrency + 2),
-                transport=self.transport,
-                headers={"Accept": "application/json", "User-Agent": "jupyter-mltf"},
-            )
-            self._client_loop = loop
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._client
-
-    def _unreachable(self, exc: Exception, what: str) -> BackendUnavailable:
-        return BackendUnavailable(
-            f"The MLTF gateway at {self.url} cannot be reached while {what} ({type(exc).__name__}): "
-            "check MLTF_GATEWAY_URI and that the gateway is up, then try again.",
-            log_message=f"gateway {self.url}: {what}: {type(exc).__name__}: {exc}",
-        )
-
-    async def _delay(self, attempt: int) -> None:
-        await asyncio.sleep(self.backoff * (2**attempt) * (0.75 + random.random() / 2))
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        *,
-        idempotent: bool,
-        retry_read_errors: bool = True,
-        timeout: httpx.Timeout | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """One request with the bearer token; idempotent ones are retried with back-off on network errors and
-        502/503/504. A non-idempotent one is only retried when the connection was never made."""
-        token, _source = await self._token()
-        client = self._http()
-        headers = {"Authorization": f"Bearer {token}"}
-        attempts = 1 + max(0, self.retries)
-        for attempt in range(attempts):
-            last = attempt + 1 >= attempts
-            try:
-                resp = await client.request(
-                    method,
-                    path,
-                    headers=headers,
-                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                    **kwargs,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # nothing reached the server: safe to try again even for a submission
-                if last:
-                    raise self._unreachable(exc, what) from None
-            except httpx.TransportError as exc:
-                if not idempotent or not retry_read_errors or last:
-                    raise self._unreachable(exc, what) from exc
-            else:
-                if resp.status_code in _RETRY_STATUS and idempotent and not last:
-                    self.log.info("gateway answered %s while %s; retrying", resp.status_code, what)
-                else:
-                    return resp
-            await self._delay(attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _error(self, resp: httpx.Response, what: str) -> MLTFError:
-        """The error for a non-2xx answer; the gateway's own text is shown (without any token)."""
-        detail = ""
-        try:
-            body = resp.json()
-            if isinstance(body, Mapping):
-                detail = str(body.get("error") or body.get("message") or body.get("description") or "")
-        except ValueError:
-            detail = ""
-        try:
-            sent = resp.request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        except RuntimeError:  # a response built without a request
-            sent = ""
-        for secret in (sent, self.token, os.environ.get("MLTF_GATEWAY_TOKEN")):
-            detail = _redact(detail, secret)
-        detail = detail.removeprefix("401 Unauthorized: ").removeprefix("403 Forbidden: ")[:300]
-        status = resp.status_code
-        if status in (401, 403):
-            why = f" ({detail})" if detail else ""
-            return AuthenticationError(
-                f"The MLTF gateway refused your token{why}: log in again with `jupyter mltf login` "
-                "(or set MLTF_GATEWAY_TOKEN to a new token).",
-                log_message=f"gateway {self.url}: {what}: HTTP {status} {detail}",
-            )
-        if status == 404:
-            return JobNotFound(f"The MLTF gateway does not know this job ({detail or 'not found'}) while {what}.")
-        if status == 413:
-            return TooLarge("The MLTF gateway refused the project archive as too large: make the project smaller.")
-        if 400 <= status < 500:
-            return InvalidRequest(f"The MLTF gateway rejected the request while {what}: {detail or status}")
-        return BackendUnavailable(
-            f"The MLTF gateway failed while {what} (HTTP {status}){': ' + detail if detail else ''}.",
-            log_message=f"gateway {self.url}: {what}: HTTP {status}: {_redact(resp.text[:2000], sent)!r}",
-        )
-
-    def _json(self, resp: httpx.Response, what: str) -> Any:
-        try:
-            return resp.json()
-        except ValueError:
-            raise BackendUnavailable(
-                f"The MLTF gateway answered something that is not JSON while {what} "
-                f"(HTTP {resp.status_code}): "
-                "is MLTF_GATEWAY_URI the gateway's API address?"
-            ) from None
 
     # --- Backend API -----------------------------------------------------------------------------
 
@@ -531,14 +359,14 @@ class GatewayBackend(Backend):
 
     async def submit(self, spec: JobSpec) -> str:
         self._check_spec(spec)
-        await self._token()  # fail on a missing/expired token before uploading anything
+        await self._tokens.get()  # fail on a missing/expired token before uploading anything
         form = self._form(spec)
         what = f"submitting {spec.name or spec.project_name}"
-        timeout = httpx.Timeout(self.upload_timeout, connect=self.connect_timeout)
+        timeout = self._api.timeouts.of(self.upload_timeout)
         failure: str
         try:
             with open(spec.archive_path, "rb") as archive:  # streamed by httpx in chunks, never read whole
-                resp = await self._send(
+                resp = await self._api.send(
                     "POST",
                     "/api/job",
                     what,
@@ -554,7 +382,7 @@ class GatewayBackend(Backend):
             failure = f"no answer ({type(cause).__name__})"
         else:
             if resp.status_code < 300:
-                body = self._json(resp, what)
+                body = self._api.json(resp, what)
                 gateway_id = body.get("gateway_id") if isinstance(body, Mapping) else None
                 if not gateway_id:
                     raise BackendUnavailable(
@@ -563,7 +391,7 @@ class GatewayBackend(Backend):
                     )
                 return str(gateway_id)
             if resp.status_code < 500:
-                raise self._error(resp, what)
+                raise self._api.error(resp, what)
             failure = f"HTTP {resp.status_code}"
         # The gateway may have started the job without us hearing back: find it by run id instead of
         # submitting twice.
@@ -593,10 +421,10 @@ class GatewayBackend(Backend):
 
     async def _list(self) -> list[dict[str, Any]]:
         what = "listing jobs"
-        resp = await self._send("GET", "/api/jobs", what, idempotent=True)
+        resp = await self._api.send("GET", "/api/jobs", what, idempotent=True)
         if resp.status_code >= 300:
-            raise self._error(resp, what)
-        body = self._json(resp, what)
+            raise self._api.error(resp, what)
+        body = self._api.json(resp, what)
         if isinstance(body, Mapping):  # a newer server may wrap the list
             body = body.get("jobs", [])
         if not isinstance(body, list):
@@ -605,18 +433,18 @@ class GatewayBackend(Backend):
 
     async def _details(self, native_id: str, *, logs: bool) -> dict[str, Any]:
         what = f"reading {'the log of ' if logs else 'the status of '}job {native_id}"
-        resp = await self._send(
+        resp = await self._api.send(
             "GET",
             f"/api/jobs/{native_id}",
             what,
             idempotent=True,
             retry_read_errors=not logs,  # a log read that timed out is still running on the server
             params={"show_logs": "true" if logs else "false"},
-            timeout=httpx.Timeout(self.log_timeout, connect=self.connect_timeout) if logs else None,
+            timeout=self._api.timeouts.of(self.log_timeout) if logs else None,
         )
         if resp.status_code >= 300:
-            raise self._error(resp, what)
-        body = self._json(resp, what)
+            raise self._api.error(resp, what)
+        body = self._api.json(resp, what)
         if not isinstance(body, dict):
             raise BackendUnavailable(f"The MLTF gateway's answer about job {native_id} is not an object")
         return body
@@ -631,8 +459,8 @@ class GatewayBackend(Backend):
         return StatusInfo(state=state, reason=str(reason) if reason else None)
 
     async def _status_one(self, job: Job) -> StatusInfo:
-        assert self._semaphore is not None
-        async with self._semaphore:
+        assert self._api.semaphore is not None
+        async with self._api.semaphore:
             try:
                 details = await self._details(job.native_id, logs=False)
             except JobNotFound:
@@ -647,7 +475,7 @@ class GatewayBackend(Backend):
 
     async def _mlflow_verdict(self, job: Job, info: StatusInfo) -> StatusInfo:
         """The gateway's FAILED, checked against the MLflow run the job itself closes."""
-        from .. import tracking
+        from ... import tracking
 
         try:
             status = await asyncio.to_thread(tracking.run_status, job.tracking_uri, str(job.run_id))
@@ -669,8 +497,8 @@ class GatewayBackend(Backend):
         """
         if not jobs:
             return {}
-        await self._token()
-        self._http()
+        await self._tokens.get()
+        self._api.http()
         results = await asyncio.gather(*(self._status_one(job) for job in jobs))
         return {job.native_id: info for job, info in zip(jobs, results, strict=True)}
 
@@ -711,9 +539,9 @@ class GatewayBackend(Backend):
 
     async def cancel(self, job: Job) -> None:
         what = f"cancelling job {job.native_id}"
-        resp = await self._send("DELETE", f"/api/jobs/{job.native_id}", what, idempotent=True)
+        resp = await self._api.send("DELETE", f"/api/jobs/{job.native_id}", what, idempotent=True)
         if resp.status_code >= 300:
-            error = self._error(resp, what)
+            error = self._api.error(resp, what)
             if resp.status_code >= 500:
                 error = BackendUnavailable(
                     f"The MLTF gateway failed while {what} (HTTP {resp.status_code}). "
@@ -760,22 +588,6 @@ class GatewayBackend(Backend):
             )
         return found
 
-    async def ping(self) -> dict[str, Any]:
-        """``GET /api/config`` (no token needed); BackendUnavailable when unreachable."""
-        client = self._http()
-        try:
-            resp = await client.get("/api/config")
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc, "checking the gateway") from None
-        if resp.status_code != 200:
-            raise self._error(resp, "checking the gateway")
-        body = self._json(resp, "checking the gateway")
-        return body if isinstance(body, dict) else {}
-
     async def close(self) -> None:
         if self._client is not None:
-            client, self._client = self._client, None
-            try:
-                await client.aclose()
-            except RuntimeError:  # its loop is gone
-                pass
+            await self._client.close()
