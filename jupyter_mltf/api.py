@@ -51,6 +51,17 @@ def _loop() -> _LoopThread:
 CONFIG_SECTIONS = ("MLTFManager", "SlurmBackend", "LocalBackend", "GatewayBackend")
 
 
+def configurable_classes() -> dict[str, Any]:
+    """The class behind each settings section (imported on demand: the gateway's httpx is not always needed)."""
+    from .backends.gateway import GatewayBackend
+    from .backends.local import LocalBackend
+    from .backends.slurm import SlurmBackend
+    from .core import MLTFManager
+
+    return {"MLTFManager": MLTFManager, "SlurmBackend": SlurmBackend, "LocalBackend": LocalBackend,
+            "GatewayBackend": GatewayBackend}
+
+
 def load_config() -> Any:
     """The settings a Jupyter server would use, for code outside it (CLI, kernels): the MLTF sections of
     ``jupyter_server_config.*`` and all of ``jupyter_mltf_config.*`` from the Jupyter config path."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import traceback
 from typing import Any, NoReturn
+
+from traitlets import TraitError
 
 from .errors import InvalidRequest, MLTFError
 from .formatting import printable, printable_log
@@ -153,7 +156,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jupyter mltf", description="Submit projects to MLTF and follow them.")
+    parser = _Parser(
+        prog="jupyter mltf",
+        description="Submit projects to MLTF and follow them.",
+        epilog="Any setting can be given as --Section.trait=value (e.g. --SlurmBackend.tasks_as_nodes=True), "
+        "as in jupyter_mltf_config.py.",
+    )
     parser.add_argument("--backend", default=None, help="backend name (slurm, local, gateway); default: auto")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -180,13 +188,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _client(ns: argparse.Namespace) -> Any:
-    from .api import Client
+_TRAIT_ARG = re.compile(r"--([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:=(.*))?\Z", re.DOTALL)
+
+
+def split_setting_args(argv: list[str]) -> tuple[list[str], Any]:
+    """``--Section.trait=value`` arguments (anywhere on the line) as traitlets config, and the rest.
+
+    The sections are those of the settings files (MLTFManager, SlurmBackend, LocalBackend, GatewayBackend);
+    values are converted by the trait itself, as Jupyter's own command lines do."""
+    from traitlets.config import Config
+    from traitlets.config.loader import DeferredConfigString
+
+    from .api import CONFIG_SECTIONS, configurable_classes
+
+    config = Config()
+    rest: list[str] = []
+    for arg in argv:
+        match = _TRAIT_ARG.match(arg)
+        if not match:
+            rest.append(arg)
+            continue
+        section, name, value = match.groups()
+        if section not in CONFIG_SECTIONS:
+            raise InvalidRequest(f"--{section}.{name}: no settings section {section!r}; use one of "
+                                 + ", ".join(CONFIG_SECTIONS))
+        known = configurable_classes()[section].class_trait_names(config=True)
+        if name not in known:
+            raise InvalidRequest(f"--{section}.{name}: {section} has no setting {name!r} "
+                                 f"(`jupyter mltf config` and the README list them)")
+        if value is None:
+            raise InvalidRequest(f"--{section}.{name} needs a value: --{section}.{name}=VALUE")
+        config[section][name] = DeferredConfigString(value)
+    return rest, config
+
+
+def _client(ns: argparse.Namespace, settings: Any) -> Any:
+    from .api import Client, load_config
 
     traits: dict[str, Any] = {}
     if ns.backend:
         traits["backend"] = ns.backend
-    return Client(**traits)
+    config = load_config()
+    config.merge(settings)
+    return Client(config=config, **traits)
 
 
 def write_log(text: str) -> None:
@@ -244,13 +288,14 @@ def _follow(client: Any, job_id: str) -> Job:
 
 
 def run(argv: list[str]) -> int:
+    argv, settings = split_setting_args(argv)
     ns = build_parser().parse_args(argv)
     if ns.command == "login":
         from .auth import login
 
         login(ns.url)
         return 0
-    client = _client(ns)
+    client = _client(ns, settings)
     if ns.command == "submit":
         result = client.submit(ns.path, **submit_options_from_args(ns))
         from .core import DryRun
@@ -316,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
         from .errors import http_status
 
         code = 2 if 400 <= http_status(exc) < 500 else 1
+    except TraitError as exc:  # a --Section.trait=value the trait refuses
+        print(f"error: {printable(str(exc).splitlines()[0] if str(exc) else exc)}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         code = 130
     raise SystemExit(code)

@@ -30,7 +30,11 @@ def format_duration(seconds: float) -> str:
 # escape sequences), bidi overrides and isolates, zero-width and other invisible format characters, line
 # and paragraph separators, and lone surrogates (how Python carries a non-UTF-8 file name).
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@\s:]*):(?P<secret>[^/\s]*)@")
+# bounded and anchored at a scheme's start, so a long run of letters costs linear time, not quadratic
+_CREDENTIALS = re.compile(
+    r"(?<![A-Za-z0-9+.\-])(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]{0,31}://)(?P<user>[^/@\s:]{0,256}):"
+    r"(?P<secret>[^/\s]{0,8192})@"
+)
 
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

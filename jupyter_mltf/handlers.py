@@ -80,7 +80,7 @@ class MLTFAPIHandler(APIHandler):
         if not raw.strip():
             raise InvalidRequest("the request body is empty: send a JSON object")
         try:
-            text = raw.decode("utf-8")  # JSON travels as UTF-8 (RFC 8259): no UTF-16/32 guessing
+            text = raw.decode("utf-8-sig")  # JSON travels as UTF-8 (RFC 8259; a BOM is allowed): no UTF-16/32
         except UnicodeDecodeError:
             raise InvalidRequest(
                 "the request body is not valid JSON (it is not UTF-8 text): send a JSON object"

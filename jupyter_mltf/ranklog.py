@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from typing import TextIO
 
 POLL_SECONDS = 0.2
 _CHUNK = 1 << 16
+_MAX_PARTIAL = 1 << 16
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass
@@ -75,12 +78,14 @@ class RankLogTail:
         except OSError:
             return
         stream.offset += len(data)
-        buffered = stream.partial + data
-        lines = buffered.split(b"\n")
+        # a carriage return ends a line too (progress bars redraw with it), and a line that never ends is
+        # cut at _MAX_PARTIAL: nothing is held back for long and the buffer stays small
+        lines = _LINE_END.split(stream.partial + data)
         stream.partial = lines.pop()
-        if final and stream.partial:
+        if (final and stream.partial) or len(stream.partial) > _MAX_PARTIAL:
             lines.append(stream.partial)
             stream.partial = b""
+        lines = [line for line in lines if line]  # "\r\n" gives an empty piece
         if lines:
             text = "".join(f"{stream.prefix}{line.decode('utf-8', 'replace')}\n" for line in lines)
             self._write(text)

@@ -115,6 +115,23 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def state_traits(state: Path, backend: str, **traits: Any) -> dict[str, Any]:
+    """MLTFManager settings that keep a test's store, jobs and archives under ``state``."""
+    return {
+        "backend": backend,
+        "store_path": str(state / "jobs.sqlite"),
+        "jobs_dir": str(state / "jobs"),
+        "archives_dir": str(state / "archives"),
+        **traits,
+    }
+
+
+def server_config(state: Path, backend: str, **traits: Any) -> dict[str, Any]:
+    """A jupyter server with the extension on, its jobs, archives and store under ``state``."""
+    manager = state_traits(state, backend, **traits)
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_mltf": True}}, "MLTFManager": manager}
+
+
 @pytest.fixture
 def manager_traits(tmp_path: Path) -> dict[str, Any]:
     """Settings that keep a test's jobs, archives and store in its own directory."""

@@ -23,6 +23,8 @@ from jsonschema import Draft202012Validator
 
 from jupyter_mltf.extension import ROUTES
 
+from .conftest import server_config
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "notebooks"
 SPEC = yaml.safe_load(resources.files("jupyter_mltf").joinpath("openapi.yaml").read_text(encoding="utf-8"))
 
@@ -36,16 +38,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def jp_server_config(jp_server_config: Any, state_dir: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_mltf": True}},
-        "MLTFManager": {
-            "backend": "slurm",
-            "store_path": str(state_dir / "jobs.sqlite"),
-            "jobs_dir": str(state_dir / "jobs"),
-            "archives_dir": str(state_dir / "archives"),
-            "poll_interval": 1.0,
-        },
-    }
+    return server_config(state_dir, "slurm", poll_interval=1.0)
 
 
 @pytest.fixture

@@ -79,3 +79,15 @@ def test_torchrun_writes_rank_files_only_when_asked(tmp_path: Path) -> None:
     argv = launch_argv(spec, str(tmp_path), topo, rank_log_dir="/scratch/x.ranks")
     assert "--redirects=3" in argv and "--log-dir=/scratch/x.ranks" in argv
     assert argv[-3:] == ["train.py", "--epochs", "1"]
+
+
+def test_progress_bars_and_endless_lines_are_not_held_back(tmp_path: Path) -> None:
+    out = io.StringIO()
+    tail = RankLogTail(str(tmp_path), node_rank=0, procs_per_node=1, out=out)
+    path = _rank_file(tmp_path, 0, "stderr")
+    path.write_bytes(b"step 1/3\rstep 2/3\r" + b"x" * (200 * 1024))
+    for _ in range(4):  # a poll reads at most 64 KiB
+        tail._poll(final=False)
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["[rank 0] step 1/3", "[rank 0] step 2/3"]
+    assert sum(len(line) for line in lines[2:]) >= 128 * 1024  # cut into pieces, not held whole

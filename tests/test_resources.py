@@ -266,12 +266,13 @@ def test_shown_never_prints_huge_or_deep_values(value, text):
 def test_parsers_are_linear_on_huge_text():
     import time
 
-    started = time.perf_counter()
+    # this thread's CPU time, not wall time: a loaded 2-core machine may not run the test for a while
+    started = time.thread_time()
     for _ in range(3):
         for parse in (parse_time, parse_mem, lambda v: parse_int("x", v, 0, 1), lambda v: parse_float("x", v)):
             with pytest.raises(ResourceError):
                 parse("9" * (16 << 20))
-    assert time.perf_counter() - started < 5
+    assert time.thread_time() - started < 5
 
 
 def test_nesting_path_names_where_it_goes_too_deep():

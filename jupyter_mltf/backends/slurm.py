@@ -223,13 +223,33 @@ class SlurmBackend(Backend):
         script_path = os.path.join(spec.job_dir, "job.sbatch")
         with open(script_path, "w", encoding="utf-8") as fh:
             fh.write(script)
-        _, out, _ = await run_cmd(
-            ["sbatch", "--parsable", script_path], timeout=self.command_timeout, env=clean_submit_env()
-        )
+        try:
+            _, out, _ = await run_cmd(
+                ["sbatch", "--parsable", script_path], timeout=self.command_timeout, env=clean_submit_env()
+            )
+        except CommandError as exc:
+            if exc.returncode is not None:
+                raise  # sbatch answered: the job was refused
+            # sbatch was killed while waiting for a slow controller, which may have queued the job anyway:
+            # adopt it rather than roll back a job that will run
+            queued = await self._queued_as(JOB_NAME_PREFIX + spec.job_id)
+            if queued is None:
+                raise
+            return queued
         native = out.strip().split(";")[0]
         if not native.isdigit():
             raise CommandError(["sbatch"], 0, out, "sbatch did not print a job id")
         return native
+
+    async def _queued_as(self, job_name: str) -> str | None:
+        """The id of this user's job named ``job_name`` if Slurm has it (None if not, or if Slurm cannot say)."""
+        try:
+            argv = ["squeue", "--me", "-h", "-n", job_name, "-o", "%i"]
+            _, out, _ = await run_cmd(argv, timeout=self.command_timeout)
+        except CommandError:
+            return None
+        ids = out.split()
+        return ids[0] if len(ids) == 1 and ids[0].isdigit() else None
 
     # ---------------------------------------------------------------------------------------------- script
     def job_script(self, spec: JobSpec) -> str:

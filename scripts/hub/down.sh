@@ -13,8 +13,9 @@ API="http://127.0.0.1:$HUB_PORT/hub/api"
 [ -d "$HUB" ] || { echo "[hub] down (never started)"; exit 0; }
 exec 9>"$HUB/.lock"; flock -w 180 9 || echo "[hub] another up/down still runs; going on" >&2
 
-# the admin token goes to curl as a header file, never on a command line that `ps` shows to other users
-admin() { curl -H @<(printf 'Authorization: token %s\n' "$(cat "$HUB/ci-token")") "$@"; }
+# shellcheck source=scripts/hub/admin-api.sh
+. "$(dirname "$(readlink -f "$0")")/admin-api.sh"
+admin() { admin_api "$HUB_PORT" "$@"; }
 if [ -s "$HUB/ci-token" ] && curl -sf -m 3 "$API/" >/dev/null 2>&1; then
   users=$(admin -sf -m 10 "$API/users?state=active" 2>/dev/null \
     | python3 -c 'import json,sys; print(" ".join(u["name"] for u in json.load(sys.stdin)))' 2>/dev/null || true)

@@ -15,8 +15,9 @@ usage() { echo "usage: grant.sh token USER (USER: ${USERS// /, }) | grant.sh res
 
 [ "$(id -u)" = 0 ] || { echo "grant.sh must run as root (through its sudo rule)" >&2; exit 1; }
 [ -r "$HUB/ci-token" ] || { echo "no admin token at $HUB/ci-token: start the hub with scripts/hub/up.sh" >&2; exit 1; }
-# the token goes to curl as a header file, never on a command line that `ps` shows to other users
-admin() { curl -sS -f -m 60 -H @<(printf 'Authorization: token %s\n' "$(cat "$HUB/ci-token")") "$@"; }
+# shellcheck source=scripts/hub/admin-api.sh
+. "$(dirname "$(readlink -f "$0")")/admin-api.sh"
+admin() { admin_api 8000 -sS -f -m 60 "$@"; }
 
 case "${1:-}" in
   token)

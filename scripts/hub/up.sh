@@ -49,6 +49,7 @@ for u in ${HUB_USERS//,/ }; do
 done
 # the stack's down.sh calls $MLTF_HOME/hub/down.sh before it stops Slurm: sessions are cancelled first
 mkdir -p "$MLTF_HOME/hub"; install -m 755 "$HERE/down.sh" "$MLTF_HOME/hub/down.sh"
+install -m 644 "$HERE/admin-api.sh" "$MLTF_HOME/hub/admin-api.sh"
 
 code=$(cat "$REPO"/hub_config/*.py "$PKG"/*.py "$HERE/supervise.sh" | sha256sum | cut -c1-16)
 if alive "$HUB/hub.pid"; then
@@ -72,6 +73,8 @@ done
 "$VENV/bin/python" -c 'import jupyter_mltf.hub.spawner' \
   || { echo "jupyter_mltf.hub.spawner does not import in $VENV (pip install 'jupyter-mltf[hub]')" >&2; exit 1; }
 cp "$REPO"/hub_config/*.py "$HUB/config/"
+# a new admin token at every (re)start of the hub: one that leaked once does not stay valid
+rm -f "$HUB/ci-token"; secret "$HUB/ci-token"; chown root:root "$HUB/ci-token"; chmod 600 "$HUB/ci-token"
 # the supervisor runs from a copy: bash reads a script while running it, so never edit the running one
 install -m 755 "$HERE/supervise.sh" "$HUB/supervise.sh"
 echo "$code" > "$HUB/code.sha"

@@ -417,7 +417,15 @@ def pyenv_cache(gateway_server: GatewayServer) -> str:
     if not PYENV_ROOT.exists():
         if not (seed / "bin" / "pyenv").exists():
             pytest.skip(f"no pyenv copy at {seed} (scripts/gateway/setup-venv.sh makes it from the machine's pyenv)")
-        shutil.copytree(seed, PYENV_ROOT, symlinks=True)
+        # copied aside, then renamed into place: a copy cut short (a timeout) never leaves a half pyenv that
+        # every later run would take for a whole one
+        partial = PYENV_ROOT.with_name(f".{PYENV_ROOT.name}-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(seed, partial, symlinks=True)
+        try:
+            partial.rename(PYENV_ROOT)
+        except OSError:  # another run put it there first
+            shutil.rmtree(partial, ignore_errors=True)
     real = Path(os.path.realpath(python))
     target.parent.mkdir(parents=True, exist_ok=True)
     for name in ("python", "python3"):

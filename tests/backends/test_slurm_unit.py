@@ -200,3 +200,35 @@ def test_comment_has_job_id_only_and_old_comments_still_parse():
     assert "#SBATCH --comment=mltf:abc123\n" in script and "0123456789abcdef" not in script
     assert slurm_mod._parse_comment("mltf:abc123", "mltf-abc123") == ("abc123", None)
     assert slurm_mod._parse_comment("mltf:abc123:r1", "mltf-abc123") == ("abc123", "r1")
+
+
+@pytest.mark.parametrize("queued, adopted", [("4711\n", "4711"), ("", None)])
+def test_sbatch_killed_by_its_timeout_adopts_a_job_slurm_queued_anyway(monkeypatch, tmp_path, queued, adopted):
+    """A slow controller can queue the job after sbatch was given up: that job is adopted, not rolled back."""
+    calls = []
+
+    async def fake(argv, timeout=None, env=None):
+        calls.append(argv[0])
+        if argv[0] == "sbatch":
+            raise CommandError(argv, None, "", "timed out after 30 s")
+        assert argv[argv.index("-n") + 1] == "mltf-abc123"
+        return 0, queued, ""
+
+    monkeypatch.setattr(slurm_mod, "run_cmd", fake)
+    spec = _spec(job_dir=str(tmp_path))
+    if adopted:
+        assert asyncio.run(SlurmBackend().submit(spec)) == adopted
+    else:
+        with pytest.raises(CommandError, match="timed out"):
+            asyncio.run(SlurmBackend().submit(spec))
+    assert calls == ["sbatch", "squeue"]
+
+
+def test_sbatch_that_answered_an_error_is_not_looked_for(monkeypatch, tmp_path):
+    async def fake(argv, timeout=None, env=None):
+        assert argv[0] == "sbatch", "no squeue after a real refusal"
+        raise CommandError(argv, 1, "", "sbatch: error: Batch job submission failed")
+
+    monkeypatch.setattr(slurm_mod, "run_cmd", fake)
+    with pytest.raises(CommandError, match="submission failed"):
+        asyncio.run(SlurmBackend().submit(_spec(job_dir=str(tmp_path))))

@@ -47,20 +47,28 @@ MLFLOW = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
 USER = pwd.getpwuid(os.getuid()).pw_name
 SESSION_JOB = "jupyterhub-session"
 
-# alice's own token (from her own password file): what any user has, no admin scope
-TOKEN = own_token(USER)
 pytestmark = [pytest.mark.hub, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+# alice's own token (from her own password file): what any user has, no admin scope. Filled in when the module
+# starts (``alice_token``), not at collection: the token expires in an hour, and this module runs long after the
+# whole suite was collected (and a hub slow to answer at collection must not cost the module its token).
+H: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def alice_token() -> None:
+    if not hub_up():
+        missing(f"JupyterHub is not up at {HUB} (scripts/hub/up.sh)")
+    token = own_token(USER)
+    if token is None:
+        missing(f"no token for {USER}: no readable password at {password_file(USER)} (scripts/hub/up.sh)")
+    H["Authorization"] = f"token {token}"
 
 
 @pytest.fixture(autouse=True)
-def _hub_is_up() -> None:
+def _hub_is_up(alice_token: None) -> None:
     if not hub_up():
         missing(f"JupyterHub is not up at {HUB} (scripts/hub/up.sh)")
-    if TOKEN is None:
-        missing(f"no token for {USER}: no readable password at {password_file(USER)} (scripts/hub/up.sh)")
-
-
-H = {"Authorization": f"token {TOKEN}"}
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -156,7 +164,7 @@ def kernel_exec(code: str, timeout: float = 180) -> str:
             try:
                 ws = websocket.create_connection(
                     f"{base.replace('http', 'ws', 1)}/api/kernels/{kid}/channels",
-                    header=[f"Authorization: token {TOKEN}"],
+                    header=[f"Authorization: {H['Authorization']}"],
                     timeout=timeout,
                 )
                 break
@@ -212,7 +220,7 @@ def login(user: str, password: str) -> tuple[requests.Session, requests.Response
 
 
 @pytest.fixture(scope="module", autouse=True)
-def no_session_left() -> Iterator[None]:
+def no_session_left(alice_token: None) -> Iterator[None]:
     if server_model() is not None:
         stop_server()
     yield
@@ -236,7 +244,7 @@ def password() -> str:
 
 
 @pytest.fixture(scope="module")
-def session() -> Iterator[dict[str, Any]]:
+def session(alice_token: None) -> Iterator[dict[str, Any]]:
     """alice's "1 GPU" session, spawned over REST with her own token."""
     t0 = time.monotonic()
     r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "gpu1"}})
@@ -249,6 +257,11 @@ def session() -> Iterator[dict[str, Any]]:
     info = {"model": model, "job_id": the_session_job(), "spawn_s": time.monotonic() - t0}
     print(f"spawn -> ready: {info['spawn_s']:.1f} s (Slurm job {info['job_id']})")
     yield info
+    # test_stop_removes_the_slurm_job ends it; when that test did not run or failed, the session must not
+    # outlive the module (a later spawn of alice's, here or in another module, would meet it)
+    if server_model() is not None:
+        stop_server()
+    wait_until(f"session job {info['job_id']} to end", lambda: info["job_id"] not in session_jobs(), 90)
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -449,7 +462,7 @@ def test_hub_restart_keeps_the_session(session: dict[str, Any]) -> None:
     done = grant("restart-hub")
     assert done.returncode == 0, done.stderr
     t0 = time.monotonic()
-    wait_until("the hub to go down", lambda: not hub_up(), 60, interval=0.2)
+    wait_until("the hub to go down", lambda: not hub_up(timeout=3), 60, interval=0.2)
     wait_until("the hub to come back", hub_up, 90, interval=0.3)
     back = time.monotonic() - t0
     wait_until("the session to be ready again", lambda: (m := server_model()) and m["ready"] and m, 60)
@@ -467,8 +480,12 @@ def test_hub_restart_keeps_the_session(session: dict[str, Any]) -> None:
 def test_session_log_is_private_and_holds_no_cookie(session: dict[str, Any]) -> None:
     """The session's log (port, request URLs) is the user's alone: mode 600 in a 700 state dir, not in ~."""
     requests.get(f"{HUB}/user/{USER}/lab", headers=H, timeout=60)  # a page view: the XSRF cookie is set
+    # then a request the server logs (a 404, with a marker): once it is in the log, so is all that came before
+    marker = f"mltf-log-marker-{uuid.uuid4().hex[:8]}"
+    requests.get(f"{HUB}/user/{USER}/{marker}", headers=H, timeout=60)
     log = SESSION_LOG_DIR / f"jupyterhub_session_{session['job_id']}.log"
-    assert log.exists(), sorted(p.name for p in SESSION_LOG_DIR.iterdir())
+    wait_until(f"the session log to show {marker}",
+               lambda: log.exists() and marker in log.read_text(errors="replace"), 60)
     assert stat.S_IMODE(log.stat().st_mode) == 0o600, oct(log.stat().st_mode)
     assert stat.S_IMODE(SESSION_LOG_DIR.stat().st_mode) == 0o700
     assert not (Path.home() / f"jupyterhub_session_{session['job_id']}.log").exists()

@@ -137,8 +137,9 @@ def by_surface(surface: str) -> list[Case]:
     return [c for c in all_cases() if surface in c.surfaces]
 
 
-def build_projects(root: Path, outside: Path) -> None:
-    """Every project the corpus names, under ``root``; ``outside`` is a directory outside it."""
+def build_projects(root: Path, outside: Path, *, mlflow: bool = True) -> None:
+    """Every project the corpus names, under ``root``; ``outside`` is a directory outside it. ``mlflow=False``
+    (tests that need no stack) skips what the rows need in MLflow (the deleted experiment of corpus_core)."""
     outside.mkdir(parents=True, exist_ok=True)
     (outside / "secret.py").write_text("print('outside')\n")
     tiny = write_tiny(root / "tiny")
@@ -175,3 +176,5 @@ def build_projects(root: Path, outside: Path) -> None:
     write_tiny(root / NON_UTF8)
     for module in ROUND_TWO:
         module.build_projects(root, outside)
+    if mlflow:
+        corpus_core.ensure_deleted_experiment()

@@ -58,8 +58,9 @@ CASES: list[Case] = [
 
 def build_projects(root: Path, outside: Path) -> None:
     """The projects these rows name, under ``root``; ``outside`` is a directory outside it. The rows use the
-    shared 'tiny' project; what they need besides is a deleted experiment in MLflow."""
-    ensure_deleted_experiment()
+    shared 'tiny' project; what they need besides is a deleted experiment in MLflow, which
+    :func:`corpus.build_projects` makes with :func:`ensure_deleted_experiment` (not here: the tests that need
+    no stack build these projects too)."""
 
 
 def ensure_deleted_experiment() -> None:

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..conftest import wait_until  # noqa: F401  (re-exported to the robustness tests)
+from ..conftest import (
+    state_traits,
+    wait_until,  # noqa: F401  (re-exported to the robustness tests)
+)
 
 TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
 HERE = Path(__file__).resolve().parent
@@ -153,15 +156,9 @@ class JupyterServer:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = state / "server.log"
-        self.manager = {
-            "backend": "slurm",
-            "store_path": str(state / "jobs.sqlite"),
-            "jobs_dir": str(state / "jobs"),
-            "archives_dir": str(state / "archives"),
-            "tracking_uri": TRACKING_URI,
-            "poll_interval": 1.0,
-            **(extra_manager or {}),
-        }
+        self.manager = state_traits(
+            state, "slurm", tracking_uri=TRACKING_URI, poll_interval=1.0, **(extra_manager or {})
+        )
 
     @property
     def url(self) -> str:

@@ -36,7 +36,7 @@ from jupyter_mltf.magics import _print_dry_run, final_line, format_jobs
 from jupyter_mltf.models import Job, JobState
 from jupyter_mltf.packaging import tar_failure
 
-from ..conftest import mlflow_run
+from ..conftest import mlflow_run, state_traits
 from .helpers import TRACKING_URI, mlflow_runs_under, scancel, slurm_jobs_under, wait_until
 
 # ------------------------------------------------------------------------------------------ the classes
@@ -248,13 +248,25 @@ def test_runner_kills_the_entry_point_after_the_grace(tmp_path: Path) -> None:
     """A SIGTERM handler that sleeps 30 s gets ``grace`` seconds, then SIGKILL: the runner has time left."""
     from jupyter_mltf.runner import _wait_child
 
-    script = "import signal, time\nsignal.signal(signal.SIGTERM, lambda *a: time.sleep(30))\ntime.sleep(60)\n"
-    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    started = time.monotonic()
-    rc = _wait_child(proc, {"signal": signal.SIGTERM, "at": started}, grace=1.5)
-    assert rc == -signal.SIGKILL and time.monotonic() - started < 4
+    script = ("import signal, time\nsignal.signal(signal.SIGTERM, lambda *a: time.sleep(30))\n"
+              "print('ready', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        # the handler is in place before the signal (a fixed sleep is not enough for a Python start on a
+        # loaded machine: SIGTERM before the handler would end it with -SIGTERM)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        os.killpg(proc.pid, signal.SIGTERM)
+        started = time.monotonic()
+        rc = _wait_child(proc, {"signal": signal.SIGTERM, "at": started}, grace=1.5)
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    # killed after the grace, far sooner than the handler's 30 s (slack for a loaded 2-core machine)
+    assert rc == -signal.SIGKILL and 1.5 <= elapsed < 15, (rc, elapsed)
 
 
 # ------------------------------------------------------------------------------------------ archives
@@ -329,15 +341,7 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def traits(stack: str, tmp_path: Path) -> dict[str, Any]:
-    state = tmp_path / "state"
-    return {
-        "backend": "slurm",
-        "store_path": str(state / "jobs.sqlite"),
-        "jobs_dir": str(state / "jobs"),
-        "archives_dir": str(state / "archives"),
-        "tracking_uri": TRACKING_URI,
-        "poll_interval": 0.5,
-    }
+    return state_traits(tmp_path / "state", "slurm", tracking_uri=TRACKING_URI, poll_interval=0.5)
 
 
 def _run(traits: dict[str, Any], work: Any) -> Any:

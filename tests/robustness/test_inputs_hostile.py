@@ -25,6 +25,7 @@ import pytest
 from jupyter_mltf.errors import InvalidRequest
 from jupyter_mltf.handlers import MLTFAPIHandler
 
+from ..conftest import server_config
 from .case import Case
 from .corpus import build_projects
 from .corpus_inputs import BIG, CASES, DEEP
@@ -40,20 +41,12 @@ def state(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def jp_server_config(jp_server_config: Any, state: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_mltf": True}},
-        "MLTFManager": {
-            "backend": "local",
-            "store_path": str(state / "jobs.sqlite"),
-            "jobs_dir": str(state / "jobs"),
-            "archives_dir": str(state / "archives"),
-        },
-    }
+    return server_config(state, "local")
 
 
 @pytest.fixture
 def projects(jp_root_dir: Path, tmp_path: Path) -> Path:
-    build_projects(jp_root_dir, tmp_path / "outside")
+    build_projects(jp_root_dir, tmp_path / "outside", mlflow=False)  # no stack needed here
     return jp_root_dir
 
 
@@ -68,6 +61,14 @@ async def test_preview_shows_project_file_problems(jp_fetch: Any, projects: Path
     for word in case.words:
         assert word.lower() in text, (case.id, word, text)
     assert not (state / "jobs").exists() or not os.listdir(state / "jobs")
+
+
+async def test_a_body_with_a_utf8_bom_is_read(jp_fetch: Any, projects: Path) -> None:
+    """Some Windows clients start JSON with a byte order mark; RFC 8259 lets a parser ignore it."""
+    body = b"\xef\xbb\xbf" + json.dumps({"path": "tiny"}).encode()
+    response = await jp_fetch("mltf", "api", "preview", method="POST", body=body, raise_error=False,
+                              request_timeout=60)  # fmt: skip
+    assert response.code == 200, response.body[:500]
 
 
 SWEEP_FILES: dict[str, tuple[bytes, list[str]]] = {
@@ -87,7 +88,7 @@ SWEEP_FILES: dict[str, tuple[bytes, list[str]]] = {
 def local_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     root.mkdir()
-    build_projects(root, tmp_path / "outside")
+    build_projects(root, tmp_path / "outside", mlflow=False)  # no stack needed here
     return root
 
 
@@ -148,12 +149,14 @@ def test_magic_hostile_sweep_files(shell: Any, local_root: Path, state: Path, tm
         assert word in err[0].lower(), (word, err[0])
 
 
+# Costs are this thread's CPU time (time.thread_time), not wall time: on a loaded 2-core machine the OS may not
+# run the test for a while, which says nothing about what the code costs.
 def _refusal_time(raw: bytes) -> float:
     handler = SimpleNamespace(request=SimpleNamespace(body=raw))
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(InvalidRequest):
         MLTFAPIHandler.json_body(handler)  # type: ignore[arg-type]
-    return time.perf_counter() - started
+    return time.thread_time() - started
 
 
 @pytest.mark.parametrize(
@@ -174,10 +177,11 @@ def test_the_depth_check_costs_less_than_parsing() -> None:
     """Depth is measured on the text at C speed, not by walking millions of parsed containers in Python."""
     group = "[" * 14 + "]" * 14 + ","  # 16 levels with the body and x: the most allowed
     text = '{"x": [' + group * ((12 << 20) // len(group)) + "1]}"
-    started = time.perf_counter()
+    started = time.thread_time()
     json.loads(text)
-    parse = time.perf_counter() - started
-    started = time.perf_counter()
+    parse = time.thread_time() - started
+    started = time.thread_time()
     body = MLTFAPIHandler.json_body(SimpleNamespace(request=SimpleNamespace(body=text.encode())))  # type: ignore[arg-type]
+    checked = time.thread_time() - started
     assert len(body["x"]) > 1000
-    assert time.perf_counter() - started < parse * 1.5 + 0.5
+    assert checked < parse * 1.5 + 0.5, (checked, parse)

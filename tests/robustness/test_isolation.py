@@ -183,6 +183,17 @@ def bob_session(stack: str) -> Iterator[tuple[str, dict[str, str]]]:
     finally:
         if started_here:
             requests.delete(f"{api}/users/{OTHER}/server", headers=headers, timeout=120)
+            # gone before the next test: a session still stopping takes the box's CPUs (test_load runs next) and
+            # answers a new spawn for bob with "pending stop" (the hub tests' bob session)
+            wait_until(f"{OTHER}'s session to stop", lambda: model() is None, 120, interval=1)
+            wait_until(f"{OTHER}'s session job to end", lambda: not _session_jobs(OTHER), 90, interval=1)
+
+
+def _session_jobs(user: str) -> list[str]:
+    done = subprocess.run(["squeue", "-h", "-u", user, "-n", "jupyterhub-session", "-o", "%A"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, f"squeue failed ({done.returncode}): {done.stderr}"
+    return done.stdout.split()
 
 
 @pytest.mark.hub

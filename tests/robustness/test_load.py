@@ -112,7 +112,8 @@ def test_concurrent_submits_then_pollers(server_factory: Any) -> None:
             f"p99 {p99:.0f} ms, {len(errors)} errors, loop max block {lag['max_block_ms']} ms "
             f"({lag['over_50ms']} ticks over 50 ms of {lag['ticks']}); "
             f"longest callback {lag['max_callback_cpu_ms']} ms "
-            f"of loop-thread CPU ({lag['slowest_callback'][:120]}); idle baseline {idle['max_block_ms']} ms, "
+            f"of loop-thread CPU ({lag['slowest_callback'][:120]}), {lag['max_callback_wall_ms']} ms wall "
+            f"({lag['longest_callback'][:120]}); idle baseline {idle['max_block_ms']} ms, "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         assert not errors, errors[:5]
@@ -126,8 +127,9 @@ def test_concurrent_submits_then_pollers(server_factory: Any) -> None:
         # prevent. (During the submit burst the longest callback is tornado accepting all the new connections
         # at once, printed above too.)
         assert lag["max_callback_cpu_ms"] < MAX_LAG_MS, lag
-        # ...and the wall-clock lag, which the CPU measure cannot see when the loop waits in a blocking syscall
-        # (a sync file or subprocess call, a lock): bounded far above a busy machine's noise, below 1 s
+        # ...and one callback's wall time, which the CPU measure cannot see when the loop waits in a blocking
+        # syscall (a sync file or subprocess call, a lock): bounded far above a busy machine's noise, below 1 s.
+        # (Not the ticker's lateness: behind 50 pollers' queued callbacks it grows with no code blocking.)
         check_wall_lag(lag)
     finally:
         scancel(slurm_jobs_under(str(server.state)))

@@ -2,7 +2,9 @@
 backtracking matcher take minutes, ignore files too big or invalid, deep trees, and the REST preview of such a
 project answering in time. No cluster needed: runs in the unit-test environment.
 
-The time bounds are generous (a loaded 2-core CI box); the old matcher took minutes on each of these shapes.
+The time bounds are generous (a loaded 2-core CI box); the old matcher took minutes on each of these shapes. The
+selection runs in the test's thread, so its bounds are on that thread's CPU time (``time.thread_time``): the OS
+not running the test for a while on a busy machine says nothing about the matcher.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 
 import pathspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jupyter_mltf.errors import ProjectError
 from jupyter_mltf.ignore import MAX_IGNORE_FILE_BYTES, MAX_PATTERN_CHARS, IgnoreRules
 from jupyter_mltf.packaging import select_files
+
+from ..conftest import server_config
 
 BOUND_S = 5.0
 LONG_NAMES = ["a" * 60, "a" * 200, "ab" * 100, "a" * 254 + "c"]
@@ -56,9 +60,9 @@ def _project(root: Path, gitignore: str, deep: bool = True) -> Path:
 @pytest.mark.parametrize("pattern,ignored", [(p, i) for _, p, i in CATASTROPHIC], ids=[c[0] for c in CATASTROPHIC])
 def test_catastrophic_patterns_select_in_linear_time(tmp_path: Path, pattern: str, ignored: list[str]) -> None:
     root = _project(tmp_path / "p", pattern + "\n")
-    started = time.monotonic()
+    started = time.thread_time()
     sel = select_files(root)
-    elapsed = time.monotonic() - started
+    elapsed = time.thread_time() - started
     assert elapsed < BOUND_S, f"{pattern[:40]}...: {elapsed:.1f} s"
     shipped = {p for p, _ in sel.files}
     assert "train.py" in shipped
@@ -73,9 +77,9 @@ def test_catastrophic_patterns_everywhere_at_once(tmp_path: Path) -> None:
     (root / ".mltfignore").write_text(lines)
     sub = root / ("a" * 40)
     (sub / ".gitignore").write_text(lines)
-    started = time.monotonic()
+    started = time.thread_time()
     select_files(root)
-    assert time.monotonic() - started < BOUND_S
+    assert time.thread_time() - started < BOUND_S
 
 
 def test_old_semantics_kept_for_the_exact_example(tmp_path: Path) -> None:
@@ -93,7 +97,7 @@ PATHS = st.lists(st.text(alphabet="ab*[]!^ .-", min_size=1, max_size=4).filter(l
                  min_size=1, max_size=5)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a loaded CI box
 @given(lines=st.lists(st.lists(PATTERN_CHARS, min_size=1, max_size=8).map("".join), min_size=1, max_size=4),
        paths=st.lists(st.tuples(PATHS, st.booleans()), min_size=1, max_size=8))
 def test_linear_matcher_agrees_with_pathspec(lines: list[str], paths: list[tuple[list[str], bool]]) -> None:
@@ -143,9 +147,9 @@ def test_many_patterns_stay_fast_and_correct(tmp_path: Path) -> None:
     (root / "ax2999by2999cz2999q").write_text("")
     (root / "dir1234").mkdir()
     (root / "keep.txt").write_text("")
-    started = time.monotonic()
+    started = time.thread_time()
     sel = select_files(root)
-    assert time.monotonic() - started < BOUND_S * 4
+    assert time.thread_time() - started < BOUND_S * 4
     shipped = {p for p, _ in sel.files}
     assert "ax2999by2999cz2999q" not in shipped and "keep.txt" in shipped
     assert ("dir1234/", ".gitignore") in sel.excluded
@@ -171,16 +175,7 @@ def test_deep_tree_does_not_hit_the_recursion_limit(tmp_path: Path) -> None:
 # -- the REST preview (what the submit dialog calls first) on such projects: answers in time, says what ships
 @pytest.fixture
 def jp_server_config(jp_server_config: Any, tmp_path: Path) -> dict[str, Any]:
-    state = tmp_path / "state"
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_mltf": True}},
-        "MLTFManager": {
-            "backend": "local",
-            "store_path": str(state / "jobs.sqlite"),
-            "jobs_dir": str(state / "jobs"),
-            "archives_dir": str(state / "archives"),
-        },
-    }
+    return server_config(tmp_path / "state", "local")
 
 
 async def test_rest_preview_of_hostile_project(jp_fetch: Any, jp_root_dir: Path) -> None:
