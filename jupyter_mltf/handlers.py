@@ -10,6 +10,7 @@ logged with its traceback and answered with a generic 500. The route table lives
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from http.client import responses
@@ -48,6 +49,41 @@ _STATUS_REASONS = {
 }
 
 
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or a 400/413 that says what is wrong with it."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(
+            f"the request body is {len(raw) / 2**20:.0f} MB, too large: at most {MAX_BODY_BYTES // 2**20} MB "
+            "(put data in the project's files, not in the request)"
+        )
+    if not raw.strip():
+        raise InvalidRequest("the request body is empty: send a JSON object")
+    try:
+        text = raw.decode("utf-8-sig")  # JSON travels as UTF-8 (RFC 8259; a BOM is allowed): no UTF-16/32
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            "the request body is not valid JSON (it is not UTF-8 text): send a JSON object"
+        ) from None
+    try:
+        body = json.loads(text)
+    except RecursionError:  # json's scanner stops cleanly at the recursion limit
+        raise InvalidRequest(
+            f"the request body is nested too deeply: at most {MAX_NESTING} levels of objects and arrays"
+        ) from None
+    except ValueError as exc:
+        _refuse_long_numbers(text)  # CPython's int-digit limit is a ValueError too: say it in our words
+        raise InvalidRequest(f"the request body is not valid JSON ({exc}): send a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"the request body must be a JSON object, not {type(body).__name__}")
+    if _nests_deeper(text, MAX_NESTING):
+        where = _deep_path(body, MAX_NESTING)
+        raise InvalidRequest(
+            f"the request body is nested too deeply{f' at {where}' if where else ''}: at most {MAX_NESTING} "
+            "levels of objects and arrays"
+        )
+    return body
+
+
 class MLTFAPIHandler(APIHandler):
     """Base class: the manager, JSON bodies, root-dir paths, and the one error mapping."""
 
@@ -69,40 +105,9 @@ class MLTFAPIHandler(APIHandler):
             raise InvalidRequest("'path' is missing: give the project directory relative to the server root")
         return path
 
-    def json_body(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 that says what is wrong with it."""
-        raw = self.request.body or b""
-        if len(raw) > MAX_BODY_BYTES:
-            raise TooLarge(
-                f"the request body is {len(raw) / 2**20:.0f} MB, too large: at most {MAX_BODY_BYTES // 2**20} MB "
-                "(put data in the project's files, not in the request)"
-            )
-        if not raw.strip():
-            raise InvalidRequest("the request body is empty: send a JSON object")
-        try:
-            text = raw.decode("utf-8-sig")  # JSON travels as UTF-8 (RFC 8259; a BOM is allowed): no UTF-16/32
-        except UnicodeDecodeError:
-            raise InvalidRequest(
-                "the request body is not valid JSON (it is not UTF-8 text): send a JSON object"
-            ) from None
-        try:
-            body = json.loads(text)
-        except RecursionError:  # json's scanner stops cleanly at the recursion limit
-            raise InvalidRequest(
-                f"the request body is nested too deeply: at most {MAX_NESTING} levels of objects and arrays"
-            ) from None
-        except ValueError as exc:
-            _refuse_long_numbers(text)  # CPython's int-digit limit is a ValueError too: say it in our words
-            raise InvalidRequest(f"the request body is not valid JSON ({exc}): send a JSON object") from None
-        if not isinstance(body, dict):
-            raise InvalidRequest(f"the request body must be a JSON object, not {type(body).__name__}")
-        if _nests_deeper(text, MAX_NESTING):
-            where = _deep_path(body, MAX_NESTING)
-            raise InvalidRequest(
-                f"the request body is nested too deeply{f' at {where}' if where else ''}: at most {MAX_NESTING} "
-                "levels of objects and arrays"
-            )
-        return body
+    async def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object (parsed off the event loop: 16 MB of JSON take seconds)."""
+        return await asyncio.to_thread(parse_json_body, self.request.body or b"")
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -249,7 +254,7 @@ class PreviewHandler(MLTFAPIHandler):
     @web.authenticated
     @authorized(action="read")
     async def post(self) -> None:
-        body = self.json_body()
+        body = await self.json_body()
         unknown = sorted(set(body) - {"path", "notebook"})
         if unknown:
             raise InvalidRequest(f"unknown field(s) {', '.join(unknown)}: preview takes path and notebook")
@@ -276,7 +281,7 @@ class JobsHandler(MLTFAPIHandler):
     async def post(self) -> None:
         from .core import DryRun, SubmitRequest
 
-        request = SubmitRequest.from_dict(self.json_body())
+        request = SubmitRequest.from_dict(await self.json_body())
         self.require_path(request.path)
         result = await self.manager.submit(request)
         if isinstance(result, DryRun):

@@ -504,19 +504,25 @@ def test_password_travels_in_a_private_file_and_params_out_of_argv(
     assert password not in json.dumps([run.data.tags, run.data.params])
 
 
+async def _ticking_job(manager: MLTFManager, project: Path) -> Job:
+    """A 300 s job of the slow-to-stop project, once its entry point has printed its second tick."""
+    job = await manager.submit(SubmitRequest(path=str(project), params={"seconds": 300},
+                                             resources={"partition": "cpu", "time": "00:10:00"}))
+    assert isinstance(job, Job)
+    deadline = time.monotonic() + 120
+    while "tick 1" not in _log(job):
+        assert time.monotonic() < deadline, _log(job)
+        await asyncio.sleep(0.5)
+    return job
+
+
 @pytest.mark.slurm
 def test_cancel_with_a_slow_handler_fits_kill_wait(traits: dict[str, Any], project: Path) -> None:
     """The entry point's SIGTERM handler sleeps 30 s, Slurm's KillWait is shorter: the runner stops it in
     time, removes its scratch, uploads the log and marks the run KILLED before Slurm's SIGKILL."""
 
     async def work(manager: MLTFManager) -> Job:
-        job = await manager.submit(SubmitRequest(path=str(project), params={"seconds": 300},
-                                                 resources={"partition": "cpu", "time": "00:10:00"}))
-        assert isinstance(job, Job)
-        deadline = time.monotonic() + 120
-        while "tick 1" not in _log(job):
-            assert time.monotonic() < deadline, _log(job)
-            await asyncio.sleep(0.5)
+        job = await _ticking_job(manager, project)
         await manager.cancel(job.id)
         return await manager.wait(job.id, timeout=60, interval=0.5)
 
@@ -538,13 +544,7 @@ def test_scratch_of_a_sigkilled_runner_is_removed_by_the_next_job(traits: dict[s
     """SIGKILL leaves no chance to clean up: the next job of the user on that host removes what is left."""
 
     async def work(manager: MLTFManager) -> tuple[Job, str]:
-        first = await manager.submit(SubmitRequest(path=str(project), params={"seconds": 300},
-                                                   resources={"partition": "cpu", "time": "00:10:00"}))
-        assert isinstance(first, Job)
-        deadline = time.monotonic() + 120
-        while "tick 1" not in _log(first):
-            assert time.monotonic() < deadline, _log(first)
-            await asyncio.sleep(0.5)
+        first = await _ticking_job(manager, project)
         cwd = next(line[4:] for line in _log(first).splitlines() if line.startswith("CWD="))
         spec = os.path.join(first.job_dir or "", "spec.json")
         pids = subprocess.run(["pgrep", "-u", str(os.getuid()), "-f", spec], capture_output=True, text=True,
