@@ -13,8 +13,9 @@ import time
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from .core import DryRun, MLTFManager, Preview, SubmitRequest
+from .core import MLTFManager
 from .models import Job, LogChunk
+from .submission import CheckResult, DryRun, Preview, SubmitRequest
 
 T = TypeVar("T")
 
@@ -112,6 +113,10 @@ class Client:
 
     def preview(self, path: str = ".", notebook: str | None = None) -> Preview:
         return self._run(self.manager.preview(path, notebook))
+
+    def check(self, path: str = ".", **options: Any) -> CheckResult:
+        """What ``submit(path, **options)`` would run, with every check of a submit and nothing created."""
+        return self._run(self.manager.check(SubmitRequest(path=path, **options)))
 
     def submit(self, path: str = ".", **options: Any) -> JobHandle | DryRun:
         result = self._run(self.manager.submit(SubmitRequest(path=path, **options)))

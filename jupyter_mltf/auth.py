@@ -239,59 +239,76 @@ def login(
         endpoints = discover_endpoints(url, client, client_id=client_id)
         if scopes:
             endpoints.scopes = list(scopes)
-        try:
-            resp = client.post(
-                endpoints.device_authorization_endpoint,
-                data={"client_id": endpoints.client_id, "scope": " ".join(endpoints.scopes)},
-            )
-        except httpx.HTTPError as exc:
-            raise _unreachable(endpoints.device_authorization_endpoint, exc) from exc
-        if resp.status_code != 200:
-            raise AuthenticationError(
-                f"The identity provider refused to start a device login ({_error_of(resp)}) at "
-                f"{endpoints.device_authorization_endpoint}: check the client id ({endpoints.client_id}) "
-                "or set MLTF_DEVICE_AUTHORIZATION_ENDPOINT."
-            )
-        device: dict[str, Any] = resp.json()
-        verification = device.get("verification_uri_complete") or device.get("verification_uri")
-        echo(f"To log in to the MLTF gateway, open {verification} and enter the code {device.get('user_code')}")
-        if open_browser and verification:
-            import webbrowser
-
-            webbrowser.open(str(verification))
-        interval = float(device.get("interval", 5))
-        deadline = time.monotonic() + min(timeout, float(device.get("expires_in", timeout)))
-        while True:
-            try:
-                answer = client.post(
-                    endpoints.token_endpoint,
-                    data={
-                        "grant_type": DEVICE_GRANT,
-                        "device_code": device["device_code"],
-                        "client_id": endpoints.client_id,
-                    },
-                )
-            except httpx.HTTPError as exc:
-                raise _unreachable(endpoints.token_endpoint, exc) from exc
-            if answer.status_code == 200:
-                record = _record(url, endpoints, answer.json())
-                break
-            error = _error_of(answer)
-            if error == "slow_down":
-                interval += 5
-            elif error != "authorization_pending":
-                raise AuthenticationError(f"Login failed ({error}): run `jupyter mltf login` again.")
-            if time.monotonic() + interval > deadline:
-                raise AuthenticationError(
-                    "The login code expired before it was approved: run `jupyter mltf login` again."
-                )
-            sleep(interval)
+        device = _start_device_login(client, endpoints, echo, open_browser)
+        record = _await_approval(client, endpoints, device, url, timeout, sleep)
     path = save_token(record, token_path)
     subject = jwt_claims(record["access_token"]).get("sub")
     expires_at = record["expires_at"]
     until = time.strftime(" until %Y-%m-%d %H:%M UTC", time.gmtime(expires_at)) if expires_at else ""
     echo(f"Logged in to {url}{' as ' + str(subject) if subject else ''}; token saved in {path} (valid{until}).")
     return LoginResult(gateway=url, path=str(path), expires_at=expires_at, subject=subject)
+
+
+def _start_device_login(
+    client: httpx.Client, endpoints: Endpoints, echo: Callable[[str], None], open_browser: bool
+) -> dict[str, Any]:
+    """Ask the identity provider for a device code and tell the user where to enter it."""
+    try:
+        resp = client.post(
+            endpoints.device_authorization_endpoint,
+            data={"client_id": endpoints.client_id, "scope": " ".join(endpoints.scopes)},
+        )
+    except httpx.HTTPError as exc:
+        raise _unreachable(endpoints.device_authorization_endpoint, exc) from exc
+    if resp.status_code != 200:
+        raise AuthenticationError(
+            f"The identity provider refused to start a device login ({_error_of(resp)}) at "
+            f"{endpoints.device_authorization_endpoint}: check the client id ({endpoints.client_id}) "
+            "or set MLTF_DEVICE_AUTHORIZATION_ENDPOINT."
+        )
+    device: dict[str, Any] = resp.json()
+    verification = device.get("verification_uri_complete") or device.get("verification_uri")
+    echo(f"To log in to the MLTF gateway, open {verification} and enter the code {device.get('user_code')}")
+    if open_browser and verification:
+        import webbrowser
+
+        webbrowser.open(str(verification))
+    return device
+
+
+def _await_approval(
+    client: httpx.Client,
+    endpoints: Endpoints,
+    device: dict[str, Any],
+    url: str,
+    timeout: float,
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    """Poll the token endpoint (at the provider's pace) until the user approves, denies or the code expires."""
+    interval = float(device.get("interval", 5))
+    deadline = time.monotonic() + min(timeout, float(device.get("expires_in", timeout)))
+    while True:
+        try:
+            answer = client.post(
+                endpoints.token_endpoint,
+                data={
+                    "grant_type": DEVICE_GRANT,
+                    "device_code": device["device_code"],
+                    "client_id": endpoints.client_id,
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise _unreachable(endpoints.token_endpoint, exc) from exc
+        if answer.status_code == 200:
+            return _record(url, endpoints, answer.json())
+        error = _error_of(answer)
+        if error == "slow_down":
+            interval += 5
+        elif error != "authorization_pending":
+            raise AuthenticationError(f"Login failed ({error}): run `jupyter mltf login` again.")
+        if time.monotonic() + interval > deadline:
+            raise AuthenticationError("The login code expired before it was approved: run `jupyter mltf login` again.")
+        sleep(interval)
 
 
 def refresh(

@@ -298,7 +298,7 @@ def run(argv: list[str]) -> int:
     client = _client(ns, settings)
     if ns.command == "submit":
         result = client.submit(ns.path, **submit_options_from_args(ns))
-        from .core import DryRun
+        from .submission import DryRun
 
         if isinstance(result, DryRun):
             print_dry_run(result)

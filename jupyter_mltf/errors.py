@@ -10,14 +10,29 @@ from __future__ import annotations
 
 
 class MLTFError(Exception):
-    """Base class: ``message`` is safe to show to the user (never contains secrets)."""
+    """Base class: ``message`` is safe to show to the user (never contains secrets).
+
+    ``field`` names the request field the error is about (``gpus``, ``time``, ``params.lr``, ``entry_point``...)
+    so that every surface can mark that field instead of guessing it from the English text.
+    """
 
     reason = "error"
 
-    def __init__(self, message: str, *, log_message: str | None = None) -> None:
+    def __init__(self, message: str, *, log_message: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.log_message = log_message or message
+        self.field = field
+
+    def about(self, field: str) -> MLTFError:
+        """Name the field this error is about, unless a more precise one was named where it was raised."""
+        if self.field is None:
+            self.field = field
+        return self
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The JSON error body of the REST API: ``{message, reason, field}``."""
+        return {"message": self.message, "reason": self.reason, "field": self.field}
 
 
 class InvalidRequest(MLTFError):

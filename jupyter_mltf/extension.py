@@ -26,6 +26,7 @@ ROUTES: list[tuple[str, type[handlers.MLTFAPIHandler]]] = [
     (rf"/{API}/health", handlers.HealthHandler),
     (rf"/{API}/config", handlers.ConfigHandler),
     (rf"/{API}/preview", handlers.PreviewHandler),
+    (rf"/{API}/check", handlers.CheckHandler),
     (rf"/{API}/jobs", handlers.JobsHandler),
     (rf"/{API}/jobs/(?P<job_id>[A-Za-z0-9_.\-]+)", handlers.JobHandler),
     (rf"/{API}/jobs/(?P<job_id>[A-Za-z0-9_.\-]+)/log", handlers.JobLogHandler),

@@ -1,7 +1,7 @@
 """REST handlers under ``/mltf/api/``: thin HTTP adapters over the one core, :class:`MLTFManager`.
 
 Every handler is authenticated (``@web.authenticated``) and authorized against the ``mltf`` resource
-(``@authorized``); writes keep Jupyter's XSRF check. Errors are JSON ``{"message", "reason"}``: domain
+(``@authorized``); writes keep Jupyter's XSRF check. Errors are JSON ``{"message", "reason", "field"}``: domain
 errors (:class:`~jupyter_mltf.errors.MLTFError`) become status codes in one place,
 :meth:`MLTFAPIHandler.send_error`, through :func:`~jupyter_mltf.errors.http_status`; anything unexpected is
 logged with its traceback and answered with a generic 500. The route table lives in
@@ -136,16 +136,17 @@ class MLTFAPIHandler(APIHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         reply: dict[str, Any]
         if isinstance(exc, MLTFError):
-            reply = {"message": exc.message, "reason": exc.reason}
+            reply = exc.to_dict()
             if isinstance(exc, DuplicateSubmission):
                 reply["job_id"] = exc.job_id
         elif isinstance(exc, web.HTTPError) or exc is None:
             message = self._http_message(status_code, exc)
-            reply = {"message": message, "reason": _STATUS_REASONS.get(status_code)}
+            reply = {"message": message, "reason": _STATUS_REASONS.get(status_code), "field": None}
         else:
             reply = {
                 "message": "internal error in jupyter-mltf: the server log has the details",
                 "reason": "internal-error",
+                "field": None,
             }
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(reply))
@@ -265,6 +266,21 @@ class PreviewHandler(MLTFAPIHandler):
         self.write_json(preview.to_dict())
 
 
+class CheckHandler(MLTFAPIHandler):
+    """``POST check``: the body of a submit, checked as a submit checks it; creates nothing. Answers what
+    would run (command, parameters, resources with the partition filled in), or the error with its field."""
+
+    @web.authenticated
+    @authorized(action="read")
+    async def post(self) -> None:
+        from .submission import SubmitRequest
+
+        request = SubmitRequest.from_dict(await self.json_body())
+        self.require_path(request.path)
+        result = await self.manager.check(request)
+        self.write_json(result.to_dict())
+
+
 class JobsHandler(MLTFAPIHandler):
     """``GET jobs`` (newest first) and ``POST jobs`` (submit; 201, or 200 with the dry run)."""
 
@@ -279,7 +295,7 @@ class JobsHandler(MLTFAPIHandler):
     @web.authenticated
     @authorized(action="execute")
     async def post(self) -> None:
-        from .core import DryRun, SubmitRequest
+        from .submission import DryRun, SubmitRequest
 
         request = SubmitRequest.from_dict(await self.json_body())
         self.require_path(request.path)

@@ -30,7 +30,7 @@ from .models import Job
 
 if TYPE_CHECKING:
     from .api import Client, JobHandle
-    from .core import DryRun
+    from .submission import DryRun
     from .widgets import SubmitPanel
 
 class _Help(Exception):
@@ -179,7 +179,7 @@ class MLTFMagics(Magics):
                 options["script"] = cell
             path = os.path.abspath(os.path.expanduser(args.path))  # relative to the notebook's directory
             result = self.client.submit(path, **{k: v for k, v in options.items() if v is not None})
-            from .core import DryRun
+            from .submission import DryRun
 
             if isinstance(result, DryRun):
                 _print_dry_run(result)  # printed, not returned: the object would show a second time as Out

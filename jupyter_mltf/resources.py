@@ -4,6 +4,9 @@ One source of truth for resource keys: :data:`RESOURCE_KEYS`. Values from users,
 ``gateway_config.json`` and from config files all pass through :func:`parse_resources`, and are checked
 against the cluster's partitions with :func:`check_against_partitions`. Everything that reaches a batch
 script is either an integer or matches :data:`SAFE_NAME`.
+
+(Over 400 lines on purpose: the bounded parsers, the resource keys and the partition checks are the one
+place every surface's limits live; the brief asks for exactly one.)
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidRequest, ProjectError, ResourceError
+from .errors import InvalidRequest, MLTFError, ProjectError, ResourceError
 from .models import Partition, Resources
 
 RESOURCE_KEYS = ("gpus", "gpu_type", "partition", "time", "mem", "cpus", "nodes", "account", "qos")
@@ -275,81 +278,112 @@ def parse_resources(raw: Mapping[str, Any] | None, base: Resources | None = None
     """Validate ``raw`` (from a form, the CLI, JSON or gateway_config.json) on top of ``base``."""
     if raw is not None and not isinstance(raw, Mapping):
         raise ResourceError("resources must be an object of name -> value")
-    values = normalise_keys(raw or {})
+    try:
+        values = normalise_keys(raw or {})
+    except MLTFError as exc:
+        raise exc.about("resources") from None
     res = Resources(**(base.to_dict() if base else {}))
     for key, value in values.items():
-        if value is None or value == "":
-            if key in ("gpus",):
-                res.gpus = 0
-            elif key == "nodes":
-                res.nodes = 1
-            else:
-                setattr(res, key, None)
-            continue
-        if key == "gpus":
-            res.gpus = _int("gpus", value, 0, MAX_GPUS)
-        elif key == "nodes":
-            res.nodes = _int("nodes", value, 1, MAX_NODES)
-        elif key == "cpus":
-            res.cpus = _int("cpus", value, 1, MAX_CPUS)
-        elif key == "time":
-            res.time = format_time(parse_time(value))
-        elif key == "mem":
-            res.mem = format_mem(parse_mem(value))
-        else:
-            setattr(res, key, _name(key, value))
+        try:
+            _set_resource(res, key, value)
+        except MLTFError as exc:
+            raise exc.about(f"resources.{key}") from None
     if res.gpu_type and not res.gpus:
-        raise ResourceError(f"gpu_type {res.gpu_type!r} was given without gpus: also ask for gpus=1 or more")
+        raise ResourceError(
+            f"gpu_type {res.gpu_type!r} was given without gpus: also ask for gpus=1 or more", field="resources.gpus"
+        )
     return res
 
 
+def _set_resource(res: Resources, key: str, value: Any) -> None:
+    """One validated resource value into ``res``; empty means the default again."""
+    empty = {"gpus": 0, "nodes": 1}
+    if value is None or value == "":
+        setattr(res, key, empty.get(key))
+    elif key == "gpus":
+        res.gpus = _int("gpus", value, 0, MAX_GPUS)
+    elif key == "nodes":
+        res.nodes = _int("nodes", value, 1, MAX_NODES)
+    elif key == "cpus":
+        res.cpus = _int("cpus", value, 1, MAX_CPUS)
+    elif key == "time":
+        res.time = format_time(parse_time(value))
+    elif key == "mem":
+        res.mem = format_mem(parse_mem(value))
+    else:
+        setattr(res, key, _name(key, value))
+
+
 def check_against_partitions(res: Resources, partitions: Iterable[Partition]) -> Resources:
-    """Check a request against the cluster's partitions; fills in the default partition."""
+    """Check a request against the cluster's partitions; fills in the default partition. The one place
+    partition limits are checked: the REST check endpoint, the Lab dialog, the widget and the hub form use it."""
     parts = {p.name: p for p in partitions}
     if not parts:
         return res
     if res.partition is None:
-        default = next((p for p in parts.values() if p.default), None)
-        if res.gpus:
-            gpu_parts = [p for p in parts.values() if p.gpus_per_node]
-            if default is None or not default.gpus_per_node:
-                default = gpu_parts[0] if gpu_parts else default
-        if default is None:
-            raise ResourceError(f"choose a partition: one of {', '.join(sorted(parts))}")
-        res.partition = default.name
+        res.partition = _default_partition(res, parts).name
     part = parts.get(res.partition)
     if part is None:
-        raise ResourceError(f"partition {res.partition!r} does not exist: choose one of {', '.join(sorted(parts))}")
+        raise ResourceError(
+            f"partition {res.partition!r} does not exist: choose one of {', '.join(sorted(parts))}",
+            field="resources.partition",
+        )
     if res.gpus:
-        if not part.gpus_per_node:
-            with_gpus = sorted(p.name for p in parts.values() if p.gpus_per_node)
-            hint = f": use partition {' or '.join(with_gpus)}" if with_gpus else ""
-            raise ResourceError(f"partition {part.name!r} has no GPUs{hint}")
-        if res.gpus > part.gpus_per_node:
-            raise ResourceError(
-                f"gpus={res.gpus} is more than the {part.gpus_per_node} GPUs per node of partition "
-                f"{part.name!r}: ask for at most {part.gpus_per_node} per node (use nodes for more)"
-            )
-        if res.gpu_type and part.gpu_types and res.gpu_type not in part.gpu_types:
-            raise ResourceError(
-                f"gpu_type {res.gpu_type!r} is not in partition {part.name!r}: "
-                f"choose one of {', '.join(part.gpu_types)}"
-            )
+        _check_gpus(res, part, parts)
+    _check_limits(res, part)
+    return res
+
+
+def _default_partition(res: Resources, parts: dict[str, Partition]) -> Partition:
+    """The cluster's default partition, or the first GPU partition when GPUs are asked for and it has none."""
+    default = next((p for p in parts.values() if p.default), None)
+    if res.gpus and (default is None or not default.gpus_per_node):
+        default = next((p for p in parts.values() if p.gpus_per_node), default)
+    if default is None:
+        raise ResourceError(f"choose a partition: one of {', '.join(sorted(parts))}", field="resources.partition")
+    return default
+
+
+def _check_gpus(res: Resources, part: Partition, parts: dict[str, Partition]) -> None:
+    if not part.gpus_per_node:
+        with_gpus = sorted(p.name for p in parts.values() if p.gpus_per_node)
+        hint = f": use partition {' or '.join(with_gpus)}" if with_gpus else ""
+        raise ResourceError(f"partition {part.name!r} has no GPUs{hint}", field="resources.gpus")
+    if res.gpus > part.gpus_per_node:
+        raise ResourceError(
+            f"gpus={res.gpus} is more than the {part.gpus_per_node} GPUs per node of partition "
+            f"{part.name!r}: ask for at most {part.gpus_per_node} per node (use nodes for more)",
+            field="resources.gpus",
+        )
+    if res.gpu_type and part.gpu_types and res.gpu_type not in part.gpu_types:
+        raise ResourceError(
+            f"gpu_type {res.gpu_type!r} is not in partition {part.name!r}: choose one of {', '.join(part.gpu_types)}",
+            field="resources.gpu_type",
+        )
+
+
+def _check_limits(res: Resources, part: Partition) -> None:
+    """Time, nodes, CPUs and memory against the partition's limits."""
+    where = f"partition {part.name!r}"
     if res.time and part.max_time and parse_time(res.time) > parse_time(part.max_time):
-        raise ResourceError(f"time {res.time} is over the limit of partition {part.name!r}: at most {part.max_time}")
+        raise ResourceError(
+            f"time {res.time} is over the limit of {where}: at most {part.max_time}", field="resources.time"
+        )
     if res.nodes > part.nodes:
-        raise ResourceError(f"nodes={res.nodes} is more than partition {part.name!r} has ({part.nodes})")
+        raise ResourceError(f"nodes={res.nodes} is more than {where} has ({part.nodes})", field="resources.nodes")
     if part.max_nodes and res.nodes > part.max_nodes:
-        raise ResourceError(f"nodes={res.nodes} is over the limit of partition {part.name!r}: {part.max_nodes}")
+        raise ResourceError(
+            f"nodes={res.nodes} is over the limit of {where}: {part.max_nodes}", field="resources.nodes"
+        )
     if res.cpus and part.cpus_per_node and res.cpus > part.cpus_per_node:
         raise ResourceError(
-            f"cpus={res.cpus} is more than the {part.cpus_per_node} CPUs per node of partition {part.name!r}"
+            f"cpus={res.cpus} is more than the {part.cpus_per_node} CPUs per node of {where}", field="resources.cpus"
         )
     if res.mem and part.mem_per_node_mb and parse_mem(res.mem) > part.mem_per_node_mb:
         raise ResourceError(
-            f"mem={res.mem} is more than the {format_mem(part.mem_per_node_mb)} per node of partition {part.name!r}"
+            f"mem={res.mem} is more than the {format_mem(part.mem_per_node_mb)} per node of {where}",
+            field="resources.mem",
         )
-    return res
 
 
 # -- nesting: JSON bodies and YAML files are walked without recursion ---------------------------------------

@@ -4,7 +4,6 @@ the async core runs them in a thread. Errors become :class:`BackendUnavailable` 
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from typing import Any
@@ -232,7 +231,3 @@ def find_runs_by_job(tracking_uri: str | None, wanted: dict[str, str | None]) ->
         if runs:
             found[job_id] = runs[0]
     return found
-
-
-def default_tracking_uri() -> str | None:
-    return os.environ.get("MLFLOW_TRACKING_URI")

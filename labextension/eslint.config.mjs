@@ -4,14 +4,18 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'node_modules/', '../jupyter_mltf/labextension/', '*.mjs'] },
+  { ignores: ['lib/', 'node_modules/', '../jupyter_mltf/labextension/', '*.mjs', '*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
   {
-    files: ['src/**/*.ts'],
+    files: ['src/**/*.ts', 'test/**/*.ts'],
     languageOptions: {
-      parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname }
+      // the sources with the build's tsconfig, the jest tests (test/) with tsconfig.test.json
+      parserOptions: {
+        project: ['./tsconfig.json', './tsconfig.test.json'],
+        tsconfigRootDir: import.meta.dirname
+      }
     },
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',

@@ -269,25 +269,25 @@ async def test_malformed_json_is_a_400(jp_fetch: Any, raw: str, words: list[str]
 
 async def test_unknown_and_mistyped_fields_are_a_400(jp_fetch: Any, iris: str) -> None:
     code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "gpus": 1})
-    assert code == 400
+    assert code == 400 and body["field"] == "gpus"
     _says(body, "gpus", "valid fields")
     code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "params": [1]})
-    assert code == 400
+    assert code == 400 and body["field"] == "params"
     _says(body, "params")
 
 
 async def test_unknown_entry_point(jp_fetch: Any, iris: str) -> None:
     code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "entry_point": "nope"})
-    assert code == 422 and body["reason"] == "invalid-project"
+    assert code == 422 and body["reason"] == "invalid-project" and body["field"] == "entry_point"
     _says(body, "nope", "main")
 
 
 async def test_bad_parameter_type(jp_fetch: Any, iris: str) -> None:
     code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "params": {"C": "lots"}})
-    assert code == 422
+    assert code == 422 and body["field"] == "params.C"
     _says(body, "'C'", "float")
     code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "params": {"nope": 1}})
-    assert code == 422
+    assert code == 422 and body["field"] == "params.nope"
     _says(body, "nope", "valid ones are")
 
 
@@ -302,12 +302,26 @@ async def test_bad_parameter_type(jp_fetch: Any, iris: str) -> None:
         ({"shoes": 2}, ["shoes", "valid resources"]),
     ],
 )
+@pytest.mark.parametrize("route", ["jobs", "check"])
 async def test_resources_beyond_the_partition(jp_fetch: Any, iris: str, resources: dict[str, Any],
-                                              words: list[str]) -> None:
-    code, body = await call(jp_fetch, "jobs", method="POST", body={"path": iris, "resources": resources})
+                                              words: list[str], route: str) -> None:
+    """Refused the same way by submit and by check, naming the field a form should mark."""
+    code, body = await call(jp_fetch, route, method="POST", body={"path": iris, "resources": resources})
     assert code == 422, body
     assert body["reason"] == "invalid-resources"
+    key = next(iter(resources)) if len(resources) == 1 else "gpu_type"
+    assert body["field"] == ("resources" if key == "shoes" else f"resources.{key}"), body
     _says(body, *words)
+
+
+async def test_check_says_what_would_run_and_creates_nothing(jp_fetch: Any, iris: str, state_dir: Path) -> None:
+    request = {"path": iris, "params": {"C": 0.5}, "resources": {"gpus": 1, "time": "00:10:00"}}
+    code, body = await call(jp_fetch, "check", method="POST", body=request)
+    assert code == 200, body
+    assert body["ok"] is True and "0.5" in body["command"] and body["params"]["C"] == "0.5"
+    assert body["resources"]["partition"] == "gpu" and body["resources"]["gpus"] == 1
+    assert not (state_dir / "jobs").exists(), "check made a job directory"
+    assert not (state_dir / "archives").exists() or not any((state_dir / "archives").glob("*.tar"))
 
 
 async def test_unknown_job_and_bad_offset(jp_fetch: Any) -> None:

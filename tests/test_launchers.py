@@ -1,11 +1,18 @@
 import pytest
 
+from jupyter_mltf.contract import RunnerSpec
 from jupyter_mltf.errors import InvalidRequest
-from jupyter_mltf.launchers import Topology, choose_launcher, launch_argv, topology
+from jupyter_mltf.node.launchers import Topology, choose_launcher, launch_argv, topology
+
+
+def runner_spec(command="python train.py --lr 0.1", launcher="auto", **resources):
+    """A spec as the server writes it, with what the launchers read."""
+    return RunnerSpec(job_id="j1", name="n", project_name="p", archive="a.tar", content_hash="h", command=command,
+                      entry_point="main", params={}, python="python", resources=resources, launcher=launcher)
 
 
 def _spec(command="python train.py --lr 0.1", gpus=2, nodes=1, launcher="auto"):
-    return {"command": command, "launcher": launcher, "resources": {"gpus": gpus, "nodes": nodes}}
+    return runner_spec(command, launcher, gpus=gpus, nodes=nodes)
 
 
 TOPO = Topology(nodes=2, node_rank=1, gpus_per_node=2, master_addr="node-a", master_port=21234)
@@ -56,11 +63,11 @@ def test_topology_from_slurm(monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu-a,gpu-b")
     monkeypatch.delenv("MLTF_TASKS_AS_NODES", raising=False)
-    topo = topology({"resources": {"gpus": 4}})
+    topo = topology(runner_spec(gpus=4))
     assert (topo.nodes, topo.node_rank, topo.gpus_per_node, topo.master_port) == (2, 1, 4, 20000 + 4242)
     assert topo.master_addr == "gpu-a"  # the first host of the allocation
     monkeypatch.setenv("MLTF_TASKS_AS_NODES", "1")
     monkeypatch.setenv("SLURM_NTASKS", "2")
     monkeypatch.setenv("SLURM_PROCID", "0")
-    sim = topology({"resources": {"gpus": 2}})
+    sim = topology(runner_spec(gpus=2))
     assert (sim.nodes, sim.node_rank, sim.master_addr) == (2, 0, "127.0.0.1")

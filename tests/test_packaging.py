@@ -3,8 +3,10 @@ import tarfile
 
 import pytest
 
+from jupyter_mltf.archives import build_archive
 from jupyter_mltf.errors import ProjectError, TooLarge
-from jupyter_mltf.packaging import build_archive, check_size, extract_archive, select_files
+from jupyter_mltf.node.archive import extract_archive
+from jupyter_mltf.packaging import check_size, select_files
 
 
 @pytest.fixture
@@ -109,11 +111,11 @@ def test_extract_refuses_escapes(tmp_path):
 
 
 def test_gnu_tar_and_python_writers_agree_on_content(tree, tmp_path, monkeypatch):
-    from jupyter_mltf import packaging
+    from jupyter_mltf import archives
 
     sel = select_files(tree)
     fast, _ = build_archive(sel, tmp_path / "gnu", {"MLproject": b"name: x\n"})
-    monkeypatch.setattr(packaging, "_GNU_TAR", False)
+    monkeypatch.setattr(archives, "_GNU_TAR", False)
     slow, _ = build_archive(sel, tmp_path / "py", {"MLproject": b"name: x\n"})
     out = {}
     for name, path in (("gnu", fast), ("py", slow)):
@@ -220,7 +222,7 @@ def test_ordinary_data_files_still_ship(tmp_path):
 
 
 def test_absolute_link_inside_ships_as_relative_link(tmp_path, monkeypatch):
-    from jupyter_mltf import packaging
+    from jupyter_mltf import archives
 
     root = tmp_path / "p"
     (root / "src").mkdir(parents=True)
@@ -234,7 +236,7 @@ def test_absolute_link_inside_ships_as_relative_link(tmp_path, monkeypatch):
     assert listed["model.py"] == "src/model.py"  # the preview says what ships
     for writer in ("gnu", "python"):
         if writer == "python":
-            monkeypatch.setattr(packaging, "_GNU_TAR", False)
+            monkeypatch.setattr(archives, "_GNU_TAR", False)
         path, _ = build_archive(sel, tmp_path / f"a-{writer}")
         dest = tmp_path / f"node-{writer}"
         dest.mkdir()
@@ -315,7 +317,7 @@ def test_unreadable_ignore_file_and_root(tmp_path):
 
 
 def test_archive_names_a_file_that_became_unreadable(tmp_path, monkeypatch):
-    from jupyter_mltf import packaging
+    from jupyter_mltf import archives
 
     root = tmp_path / "p"
     root.mkdir()
@@ -323,6 +325,6 @@ def test_archive_names_a_file_that_became_unreadable(tmp_path, monkeypatch):
     sel = select_files(root)
     os.chmod(root / "a.py", 0)
     for gnu in (True, False):
-        monkeypatch.setattr(packaging, "_GNU_TAR", gnu)
+        monkeypatch.setattr(archives, "_GNU_TAR", gnu)
         with pytest.raises(ProjectError, match="a.py"):
             build_archive(sel, tmp_path / f"a-{gnu}")

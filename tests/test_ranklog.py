@@ -6,8 +6,9 @@ import io
 import threading
 from pathlib import Path
 
-from jupyter_mltf.launchers import Topology, launch_argv
-from jupyter_mltf.ranklog import RankLogTail
+from jupyter_mltf.contract import RunnerSpec
+from jupyter_mltf.node.launchers import Topology, launch_argv
+from jupyter_mltf.node.ranklog import RankLogTail
 
 
 def _rank_file(root: Path, local_rank: int, stream: str = "stdout") -> Path:
@@ -72,7 +73,9 @@ def test_concurrent_writers_never_split_a_line(tmp_path: Path) -> None:
 
 
 def test_torchrun_writes_rank_files_only_when_asked(tmp_path: Path) -> None:
-    spec = {"command": "python train.py --epochs 1", "launcher": "torchrun", "resources": {"gpus": 2}}
+    spec = RunnerSpec(job_id="j1", name="n", project_name="p", archive="a.tar", content_hash="h",
+                      command="python train.py --epochs 1", entry_point="main", params={}, python="python",
+                      resources={"gpus": 2}, launcher="torchrun")
     topo = Topology(nodes=1, node_rank=0, gpus_per_node=2, master_addr="127.0.0.1", master_port=20001)
     plain = launch_argv(spec, str(tmp_path), topo)
     assert not any(a.startswith("--redirects") for a in plain)

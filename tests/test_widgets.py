@@ -50,11 +50,15 @@ def test_panel_builds_from_the_mlproject_and_the_cluster(client: Client, iris: P
     assert isinstance(fields["max_iter"], w.IntText) and fields["max_iter"].value == 200
     # bounded by what the cluster reports
     assert panel.partition.value == "gpu"
-    assert panel.gpus.max == 2
+    assert "2 GPU(s)/node" in panel.limits.value
     assert ("fake_a100", "fake_a100") in panel.gpu_type.options
     assert "at most 08:00:00" in panel.limits.value
-    panel.gpus.value = 9
-    assert panel.gpus.value == 2  # clamped by the partition's GPUs per node
+    panel.gpus.value = 9  # not clamped: the core's own check refuses it, and the GPUs input is marked
+    error = panel.check()
+    assert error is not None and error.field == "resources.gpus" and "at most 2" in error.message
+    assert panel.marks.marked == "resources.gpus"
+    panel.gpus.value = 2
+    assert panel.check() is None and panel.marks.marked is None
     # preview of files and size
     assert re.search(r"\d+ files, [\d.]+ K?B", panel.preview_html.value), panel.preview_html.value
     assert panel.params() == {"C": 1.0, "max_iter": 200, "test_size": 0.25, "seed": 0}
@@ -111,12 +115,15 @@ def test_errors_show_in_the_panel(client: Client, iris: Path, tmp_path: Path, pa
     assert panel.submit() is None
     assert "08:00:00" in (panel.last_error or "")
     assert "color:#b00020" in panel.message.value and "08:00:00" in panel.message.value
+    assert panel.marks.marked == "resources.time"  # the input the error is about (MLTFError.field)
     panel.time.value = ""
     panel._param_widgets["C"].value = float("nan")
     assert panel.submit() is None
     assert "'C'" in (panel.last_error or "")
+    assert panel.marks.marked == "params.C"
     panel.load(str(tmp_path / "missing"))
     assert "does not exist" in (panel.last_error or "") and panel.entry_point.options == ()
+    assert panel.marks.marked == "path"
 
 
 def test_refresh_does_not_block_the_kernel(client: Client, iris: Path, panels: list[SubmitPanel]) -> None:

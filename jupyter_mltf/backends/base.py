@@ -15,6 +15,8 @@ from typing import Any
 from traitlets.config import LoggingConfigurable
 from traitlets.traitlets import MetaHasTraits
 
+from ..contract import JobPaths
+from ..errors import CapabilityMissing
 from ..models import Capabilities, Job, LogChunk, Partition, Resources, StatusInfo
 
 
@@ -48,11 +50,11 @@ class JobSpec:
 
     @property
     def spec_path(self) -> str:
-        return f"{self.job_dir}/spec.json"
+        return JobPaths(self.job_dir).spec
 
     @property
     def log_path(self) -> str:
-        return f"{self.job_dir}/job.log"
+        return JobPaths(self.job_dir).log
 
 
 @dataclass
@@ -74,7 +76,6 @@ class DiscoveredJob:
     name: str = ""
     partition: str | None = None
     submitted_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _BackendMeta(MetaHasTraits, abc.ABCMeta):
@@ -86,6 +87,8 @@ class Backend(LoggingConfigurable, metaclass=_BackendMeta):
 
     #: the entry-point name users choose the backend by
     name = "abstract"
+    #: the MLflow tag a run gets with the backend's native job id
+    native_id_tag = "mltf.native_id"
 
     @abc.abstractmethod
     async def submit(self, spec: JobSpec) -> str:
@@ -127,9 +130,13 @@ class Backend(LoggingConfigurable, metaclass=_BackendMeta):
         log and removes its scratch; None: the runner's default (nothing kills the runner itself)."""
         return None
 
+    def partition_request(self, res: Resources) -> Resources:
+        """The request the partition limits are checked against (the request itself on a real cluster)."""
+        return res
+
     def job_script(self, spec: JobSpec) -> str:
         """The exact batch script (or request) :meth:`submit` would send, for ``--dry-run``."""
-        return ""
+        raise CapabilityMissing(f"the {self.name} backend cannot show the job it would submit: leave out --dry-run")
 
     async def close(self) -> None:
         """Release connections and helpers."""

@@ -12,11 +12,12 @@ import os
 import signal
 import time
 
+from ..contract import JobPaths
 from ..errors import JobNotFound
 from ..models import Capabilities, Job, JobState, LogChunk, StatusInfo
 from ..procs import run_cmd
 from .base import Backend, DiscoveredJob, JobSpec
-from .slurm import clean_submit_env, read_log_file
+from .common import clean_submit_env, read_log_file
 
 
 def _alive(pid: int) -> bool:
@@ -48,22 +49,22 @@ class LocalBackend(Backend):
         )
 
     def job_script(self, spec: JobSpec) -> str:
-        return f"{spec.python} -m jupyter_mltf.runner {spec.spec_path}\n"
+        return f"{spec.python} -m jupyter_mltf.node.runner {spec.spec_path}\n"
 
     async def submit(self, spec: JobSpec) -> str:
         env = clean_submit_env()
         env["MLTF_JOB_ID"] = spec.job_id
         _, out, _ = await run_cmd(
-            [spec.python, "-m", "jupyter_mltf.runner", "--detach", spec.spec_path, spec.log_path], env=env
+            [spec.python, "-m", "jupyter_mltf.node.runner", "--detach", spec.spec_path, spec.log_path], env=env
         )
         pid = int(out.strip().splitlines()[-1])
-        with open(os.path.join(spec.job_dir, "pid"), "w", encoding="ascii") as fh:
+        with open(JobPaths(spec.job_dir).pid, "w", encoding="ascii") as fh:
             fh.write(str(pid))
         return f"local-{pid}"
 
     def _status(self, job: Job) -> StatusInfo:
-        job_dir = job.job_dir or ""
-        result = os.path.join(job_dir, "result.json")
+        paths = JobPaths(job.job_dir or "")
+        result = paths.result
         if os.path.exists(result):
             try:
                 with open(result, encoding="utf-8") as fh:
@@ -82,9 +83,7 @@ class LocalBackend(Backend):
         except ValueError:
             return StatusInfo(JobState.UNKNOWN, reason="no process id")
         if _alive(pid):
-            started = (
-                os.path.getmtime(os.path.join(job_dir, "pid")) if os.path.exists(os.path.join(job_dir, "pid")) else None
-            )
+            started = os.path.getmtime(paths.pid) if os.path.exists(paths.pid) else None
             return StatusInfo(JobState.RUNNING, started_at=started, nodes=[os.uname().nodename])
         # the process is gone without writing its result: killed hard, like a node failure
         return StatusInfo(JobState.NODE_FAIL, reason="process ended without reporting", ended_at=time.time())
@@ -99,7 +98,7 @@ class LocalBackend(Backend):
             found = []
             for name in sorted(os.listdir(jobs_dir)):
                 try:
-                    with open(os.path.join(jobs_dir, name, "job.json"), encoding="utf-8") as fh:
+                    with open(JobPaths(os.path.join(jobs_dir, name)).record, encoding="utf-8") as fh:
                         job = Job.from_dict(json.load(fh))
                 except (OSError, ValueError, TypeError, KeyError):
                     continue

@@ -1,10 +1,14 @@
-"""Slurm backend: ``sbatch --parsable`` of a script rendered from package data; squeue + sacct for status."""
+"""Slurm backend: ``sbatch --parsable`` of a script rendered from package data; squeue + sacct for status.
+
+(Over 400 lines on purpose: what submit writes into a job (name, comment ``mltf:<id>``, script) is what
+status and discover parse back; they are kept side by side so the two cannot drift.)
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
-import os
 import re
 import shlex
 import time
@@ -13,11 +17,13 @@ from importlib import resources as importlib_resources
 import jinja2
 from traitlets import Bool, Float, List, Unicode
 
+from ..contract import JobPaths
 from ..errors import CommandError, JobNotFound, ProjectError
-from ..models import Capabilities, Job, JobState, LogChunk, Partition, StatusInfo
+from ..models import Capabilities, Job, JobState, LogChunk, Partition, Resources, StatusInfo
 from ..procs import run_cmd
 from ..resources import format_time, parse_time
 from .base import Backend, ClusterLimits, DiscoveredJob, JobSpec
+from .common import clean_submit_env, read_log_file
 
 JOB_NAME_PREFIX = "mltf-"
 _UNSAFE_PATH = re.compile(r"[\s\x00]")
@@ -113,56 +119,11 @@ def _sacct_line(parts: list[str]) -> StatusInfo:
     )
 
 
-def read_log_file(path: str | None, offset: int, limit: int, complete: bool) -> LogChunk:
-    """Read a log file from a byte offset; a missing file is an empty log (the job has not started)."""
-    if not path:
-        return LogChunk(text="", offset=offset, next_offset=offset, complete=complete)
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            start = min(max(offset, 0), size)
-            fh.seek(start)
-            data = fh.read(limit)
-    except FileNotFoundError:
-        return LogChunk(text="", offset=offset, next_offset=offset, complete=complete)
-    # do not split a UTF-8 sequence: stop before an incomplete trailing character
-    cut = len(data)
-    if cut == limit:
-        while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
-            cut -= 1
-        if cut > 0 and data[cut - 1] >= 0xC0:
-            cut -= 1
-        cut = cut or len(data)
-    text = data[:cut].decode("utf-8", "replace")
-    end = start + cut
-    return LogChunk(text=text, offset=start, next_offset=end, complete=complete and end >= size)
-
-
-def clean_submit_env() -> dict[str, str]:
-    """The environment sbatch runs with: no inherited Slurm job settings, no MLflow run, no secrets.
-
-    A notebook inside a Slurm job (a hub session) has SLURM_*/SBATCH_* set, which would leak into the new
-    job; a notebook that called mlflow.set_experiment has MLFLOW_EXPERIMENT_ID set. Tokens travel in a
-    0600 file instead of the environment Slurm stores with the job.
-    """
-    drop_prefixes = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_")
-    drop = {
-        "MLFLOW_RUN_ID",
-        "MLFLOW_EXPERIMENT_ID",
-        "MLFLOW_EXPERIMENT_NAME",
-        "MLFLOW_TRACKING_TOKEN",
-        "MLFLOW_TRACKING_PASSWORD",
-        "MLTF_GATEWAY_TOKEN",
-        "JUPYTERHUB_API_TOKEN",
-        "JPY_API_TOKEN",
-    }
-    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(drop_prefixes)}
-
-
 class SlurmBackend(Backend):
     """Runs jobs on the Slurm cluster this machine can submit to (sbatch on PATH)."""
 
     name = "slurm"
+    native_id_tag = "mltf.slurm_job_id"
     _limits: tuple[float, ClusterLimits] | None = None
 
     gpu_template = Unicode(
@@ -198,6 +159,11 @@ class SlurmBackend(Backend):
     def capabilities(self) -> Capabilities:
         return Capabilities(arrays=True, multi_node=True)
 
+    def partition_request(self, res: Resources) -> Resources:
+        if self.tasks_as_nodes:  # a one-host test cluster simulates nodes with tasks: the rest fits on one node
+            return dataclasses.replace(res, nodes=1)
+        return res
+
     async def cluster_limits(self) -> ClusterLimits:
         """KillWait and MaxArraySize from ``scontrol show config`` (cached); unknown when it fails."""
         now = time.monotonic()
@@ -220,7 +186,7 @@ class SlurmBackend(Backend):
     async def submit(self, spec: JobSpec) -> str:
         # rendering compiles the template the first time: keep that CPU off the event loop
         script = await asyncio.to_thread(self.job_script, spec)
-        script_path = os.path.join(spec.job_dir, "job.sbatch")
+        script_path = JobPaths(spec.job_dir).script
         with open(script_path, "w", encoding="utf-8") as fh:
             fh.write(script)
         try:

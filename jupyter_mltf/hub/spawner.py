@@ -14,6 +14,9 @@ A subclass of batchspawner's :class:`~batchspawner.SlurmSpawner` that adds:
 Configure it in ``jupyterhub_config.py`` (see ``hub_config/jupyterhub_config.py``)::
 
     c.JupyterHub.spawner_class = "jupyter_mltf.hub.spawner.MLTFSlurmSpawner"
+
+Over 400 lines because it is one batchspawner subclass: options, environment, commands, state hooks and
+lifecycle are overrides of the same class; the form's pure functions live in :mod:`.form`.
 """
 
 from __future__ import annotations
@@ -169,11 +172,33 @@ OPTIONS_HELP = (
 )
 
 
-def spawn_error(message: str) -> web.HTTPError:
-    """A 400 whose message JupyterHub shows as it is, on the spawn form and in the REST answer."""
+def spawn_error(message: str, field: str | None = None) -> web.HTTPError:
+    """A 400 whose message JupyterHub shows as it is, on the spawn form and in the REST answer; ``field``
+    (the form input it is about, or None) travels as ``mltf_field`` for the form shown again."""
     error = web.HTTPError(400, "%s", message)
     error.jupyterhub_message = message  # type: ignore[attr-defined]
+    error.mltf_field = field  # type: ignore[attr-defined]
     return error
+
+
+@dataclass
+class RefusedForm:
+    """A posted form the spawner refused: JupyterHub shows the form again (``get_options_form``) right after,
+    and that rendering keeps the user's values and marks ``field`` with ``message``."""
+
+    values: dict[str, Any]
+    field: str | None
+    message: str
+
+
+def redisplayable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The posted values that may go back into the form as they are: short text without control characters
+    (the message says what was wrong with the others)."""
+    return {
+        key: value
+        for key, value in values.items()
+        if isinstance(value, str) and len(value) <= spawn_form.MAX_OPTION_CHARS and value.isprintable()
+    }
 
 
 async def _apply_user_options(spawner: MLTFSlurmSpawner, user_options: dict[str, Any]) -> None:
@@ -264,6 +289,7 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
         super().__init__(**kwargs)
         spawn_form.check_presets(self.presets)
         self.submitted_at: float | None = None
+        self.refused_form: RefusedForm | None = None
         self.status_error = ""
         self._unknown_since: float | None = None
 
@@ -273,11 +299,16 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
         return await PARTITIONS.get(self.partitions_ttl)
 
     async def render_options_form(self) -> str:
+        """The form: pre-filled with the last choice, or once with the values just refused, marked."""
         parts = await self.cluster_partitions()
         notice = ""
         if PARTITIONS.error:
             notice = f"The cluster's limits could not be read just now ({PARTITIONS.error})."
-        return spawn_form.render_form(self.presets, parts, selected=self.user_options or {}, notice=notice)
+        refused, self.refused_form = self.refused_form, None
+        if refused is None:
+            return spawn_form.render_form(self.presets, parts, selected=self.user_options or {}, notice=notice)
+        invalid = (refused.field, refused.message) if refused.field else None
+        return spawn_form.render_form(self.presets, parts, selected=refused.values, notice=notice, invalid=invalid)
 
     async def resolve(self, user_options: Any) -> Resources:
         """``user_options`` (from the form or REST JSON) -> the session's resources, or a 400 that says what
@@ -286,16 +317,29 @@ class MLTFSlurmSpawner(SlurmSpawner):  # type: ignore[misc]
         try:
             return spawn_form.resolve_options(user_options, self.presets, partitions)
         except MLTFError as exc:
-            raise spawn_error(exc.message) from None
+            raise spawn_error(exc.message, exc.field) from None
         except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:  # a value no check foresaw
             self.log.warning("Session options of %s refused: %s: %.300s", self.user.name, type(exc).__name__, exc)
             raise spawn_error(OPTIONS_HELP) from None
 
     async def validate_form(self, formdata: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate the form before anything is submitted; the 400's message is shown on the form."""
+        """Validate the form before anything is submitted. On a refusal JupyterHub shows the 400's message above
+        the form it renders again at once: :attr:`refused_form` has that rendering keep the user's values and
+        mark the refused input."""
         raw = spawn_form.options_from_formdata(formdata, self.presets)
-        res = await self.resolve(raw)
+        self.refused_form = None
+        try:
+            res = await self.resolve(raw)
+        except web.HTTPError as exc:
+            message = str(getattr(exc, "jupyterhub_message", "") or OPTIONS_HELP)
+            self.refused_form = RefusedForm(redisplayable(raw), getattr(exc, "mltf_field", None), message)
+            raise
         return spawn_form.resources_to_options(str(raw.get("preset")), res)
+
+    def options_from_query(self, query_data: Mapping[str, Any]) -> Any:
+        """``/hub/spawn?opt-preset=gpu1``: the form's own checks (JupyterHub's default would call
+        ``options_from_form`` without the spawner, a TypeError instead of a message)."""
+        return self.run_options_from_form(query_data)
 
     async def apply_session_options(self, user_options: Mapping[str, Any] | None) -> None:
         """Validate ``user_options`` (also REST spawns, which skip the form) and set the ``req_*`` traits."""

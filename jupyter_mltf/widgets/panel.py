@@ -1,8 +1,16 @@
 """The notebook's submit panel: the form built from the project, the live jobs table, log tail and metrics.
 
-Everything that may wait on the cluster (submit, cancel, the periodic refresh) runs on a background thread, so
-the kernel stays free to run cells while the panel polls; widget values are only ever set, never read back by
-the front end, so setting them from that thread is safe.
+Everything that may wait on the cluster (submit, cancel, check, the periodic refresh) runs on a background
+thread, so the kernel stays free to run cells while the panel polls; widget values are only ever set, never read
+back by the front end, so setting them from that thread is safe.
+
+The panel checks nothing itself: the partitions' limits are shown as hints, and every value goes through the
+core's own checks (``Client.check`` when a field changes, ``Client.submit``); the error's ``field`` says which
+input to mark (:mod:`.fields`).
+
+Over 400 lines because one widget holds both halves that share its state (the selected job, the client, the
+lock): the form (with its checks) and the jobs table with log and metrics; the pure parts live in ``render``,
+``fields`` and ``polling``.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from ..errors import MLTFError
 from ..formatting import format_bytes as fmt_bytes
 from ..formatting import printable
 from ..models import Job
+from .fields import STYLE, FieldMarks, row_label
 from .polling import Poller, in_background
 from .render import (
     COLUMNS,
@@ -111,6 +120,8 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self._preview: dict[str, Any] = {}
         self._partitions: dict[str, dict[str, Any]] = {}
         self._param_widgets: dict[str, Any] = {}
+        self.marks = FieldMarks()
+        self._check_generation = 0
         self.rows: dict[str, _JobRow] = {}
         self.jobs: list[Job] = []
         self.selected: str | None = None
@@ -127,6 +138,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self._read_config(follow_interval=poll_interval is None)
         self.load(os.fspath(path) if path is not None else os.getcwd())
         self.poller = Poller("mltf-panel", self.refresh, self._next_interval)
+        self._watch_fields()
         if autostart:
             self.poller.start()
 
@@ -143,21 +155,24 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         def wide() -> w.Layout:
             return w.Layout(width="240px")
 
-        self.gpus = w.BoundedIntText(description="GPUs", value=0, min=0, max=0, layout=narrow())
+        # no partition's limit bounds an input: the core checks them and the error marks the input
+        self.gpus = w.IntText(description="GPUs", value=0, layout=narrow())
         self.gpu_type = w.Dropdown(description="GPU type", options=[("any", "")], layout=wide())
-        self.time = w.Text(description="Time", placeholder="HH:MM:SS", layout=wide())
-        self.mem = w.Text(description="Memory", placeholder="e.g. 4G", layout=wide())
-        self.cpus = w.BoundedIntText(description="CPUs", value=0, min=0, max=1, layout=narrow(),
-                                     tooltip="0: the partition's default")
-        self.nodes = w.BoundedIntText(description="Nodes", value=1, min=1, max=1, layout=narrow())
+        self.time = w.Text(description="Time", placeholder="HH:MM:SS", layout=wide(), continuous_update=False)
+        self.mem = w.Text(description="Memory", placeholder="e.g. 4G", layout=wide(), continuous_update=False)
+        self.cpus = w.IntText(description="CPUs", value=0, layout=narrow(), tooltip="0: the partition's default")
+        self.nodes = w.IntText(description="Nodes", value=1, layout=narrow())
         self.limits = w.HTML()
         self.sweep = w.Textarea(
             placeholder="optional: a sweep as YAML, e.g.\nobjective: {metric: val_loss, direction: minimize}\n"
             "trials: 12\nparallelism: 4\nparameters:\n  lr: {type: float, low: 0.0001, high: 0.1, log: true}",
             layout=w.Layout(width="620px", height="110px"),
+            continuous_update=False,
         )
-        self.sweep_box = w.Accordion(children=[self.sweep], titles=("Sweep (hyperparameter search)",),
-                                     selected_index=None)
+        self._row_labels = [row_label() for _ in range(5)]
+        self.sweep_box = w.Accordion(children=[w.VBox([self.sweep, self._row_labels[4]])],
+                                     titles=("Sweep (hyperparameter search)",), selected_index=None)
+        self._register_marks()
         self.preview_html = w.HTML()
         self.submit_button = w.Button(description="Submit", button_style="primary", icon="rocket")
         self.message = w.HTML()
@@ -165,6 +180,17 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.entry_point.observe(lambda _c: self._show_params(), names="value")
         self.partition.observe(lambda _c: self._apply_partition(), names="value")
         self.submit_button.on_click(lambda _b: self.submit_in_background())
+
+    def _register_marks(self) -> None:
+        """Which widget, and which row's label, each error field of the core goes to."""
+        directory, entry, row1, row2, sweep = self._row_labels
+        self.marks.add("path", self.directory, directory)
+        self.marks.add("entry_point", self.entry_point, entry)
+        for name in ("partition", "gpus", "gpu_type"):
+            self.marks.add(f"resources.{name}", getattr(self, name), row1)
+        for name in ("time", "mem", "cpus", "nodes"):
+            self.marks.add(f"resources.{name}", getattr(self, name), row2)
+        self.marks.add("sweep", self.sweep, sweep)
 
     def _build_job_views(self) -> None:
         self.jobs_box = w.VBox()
@@ -174,9 +200,12 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.trials_view = w.HTML()
 
     def _layout(self) -> list[Any]:
+        directory, entry, row1, row2, _sweep = self._row_labels
         resources = w.VBox([
             w.HBox([self.partition, self.gpus, self.gpu_type]),
+            row1,
             w.HBox([self.time, self.mem, self.cpus, self.nodes]),
+            row2,
             self.limits,
         ])
         jobs_header = w.VBox([
@@ -184,9 +213,11 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             w.HBox([w.HTML(f"<b>{title}</b>", layout=w.Layout(width=width)) for title, width in COLUMNS]),
         ])
         return [
-            w.HTML("<h4 style='margin:4px 0'>Submit to MLTF</h4>"),
+            w.HTML("<h4 style='margin:4px 0'>Submit to MLTF</h4>" + STYLE),
             w.HBox([self.directory, self.load_button]),
+            directory,
             self.entry_point,
+            entry,
             self.params_box,
             resources,
             self.sweep_box,
@@ -222,9 +253,12 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
 
     # -- messages --------------------------------------------------------------------------------------------
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, field: str | None = None) -> None:
+        """The message by the Submit button; ``field``'s input (an ``MLTFError.field``) is marked too."""
         self.last_error = message
         self.message.value = error_html(message)
+        if field is not None:
+            self.marks.mark(field, message)
 
     def show_info(self, text_html: str) -> None:
         self.last_error = None
@@ -247,26 +281,18 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         if defaults.get("mem"):
             self.mem.value = str(defaults["mem"])
         if defaults.get("gpus"):
-            self.gpus.value = min(int(defaults["gpus"]), self.gpus.max)
+            self.gpus.value = int(defaults["gpus"])
 
     def _apply_partition(self) -> None:
-        """Bound the resource fields by what the chosen partition has."""
+        """Show what the chosen partition has (hints and its GPU types); the core checks the values."""
         part = self._partitions.get(self.partition.value or "")
         if part is None:
             return
         gpus = int(part.get("gpus_per_node") or 0)
-        self.gpus.max = gpus
-        self.gpus.value = min(self.gpus.value, gpus)
-        self.gpus.disabled = gpus == 0
         self.gpu_type.options = [("any", "")] + [(t, t) for t in part.get("gpu_types") or []]
-        self.gpu_type.disabled = gpus == 0
-        cpus = int(part.get("cpus_per_node") or 4096)
-        self.cpus.max = cpus
-        self.cpus.value = min(self.cpus.value, cpus)
+        cpus = part.get("cpus_per_node") or "any number of"
         nodes = int(part.get("max_nodes") or part.get("nodes") or 1)
         nodes = min(nodes, int(part.get("nodes") or nodes))
-        self.nodes.max = max(1, nodes)
-        self.nodes.value = min(self.nodes.value, self.nodes.max)
         if part.get("default_time"):
             self.time.placeholder = f"default {part['default_time']}"
         facts = [f"{gpus} GPU(s)/node" + (f" ({', '.join(part.get('gpu_types') or [])})" if gpus else "")]
@@ -274,21 +300,22 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             facts.append(f"time at most {part['max_time']}")
         if part.get("mem_per_node_mb"):
             facts.append(f"memory at most {fmt_bytes(int(part['mem_per_node_mb']) * 1024 * 1024)}/node")
-        facts.append(f"{cpus} CPUs/node, {self.nodes.max} node(s)")
+        facts.append(f"{cpus} CPUs/node, {nodes} node(s)")
         self.limits.value = f"<span style='color:#6d6d6d'>partition {esc(part['name'])}: " + \
             esc(", ".join(facts)) + "</span>"
 
     def load(self, path: str) -> None:
         """Read ``path``'s MLproject (or the proposed one) and its files into the form."""
         self.directory.value = path
+        self.marks.clear()
         try:
             preview = self.client.preview(path)
         except MLTFError as exc:
             self._preview = {}
             self.entry_point.options = []
-            self.params_box.children = ()
+            self._show_params()
             self.preview_html.value = ""
-            self.show_error(exc.message)
+            self.show_error(exc.message, exc.field or "path")
             return
         data = preview.to_dict()
         self._preview = data
@@ -308,14 +335,22 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         return {"name": self.entry_point.value, "parameters": []}
 
     def _show_params(self) -> None:
-        """One typed field per parameter of the chosen entry point."""
-        old = list(self._param_widgets.values())
+        """One typed field per parameter of the chosen entry point, each with its own error line."""
+        old = list(self.params_box.children)
+        self.marks.remove("params.")
         self._param_widgets = {}
-        for param in self._entry().get("parameters") or []:
-            self._param_widgets[param["name"]] = _param_widget(param)
-        self.params_box.children = list(self._param_widgets.values())
-        for widget in old:
-            widget.close()
+        rows = []
+        for param in (self._entry().get("parameters") or []) if self._preview else []:
+            widget, label = _param_widget(param), row_label()
+            self._param_widgets[param["name"]] = widget
+            self.marks.add(f"params.{param['name']}", widget, label)
+            widget.observe(lambda _c: self.check_in_background(), names="value")
+            rows.append(w.VBox([widget, label]))
+        self.params_box.children = rows
+        for box in old:
+            for child in box.children:
+                child.close()
+            box.close()
 
     @staticmethod
     def _preview_html(data: dict[str, Any]) -> str:
@@ -377,14 +412,20 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise InvalidRequest("the sweep is not valid YAML: check its indentation and colons") from None
+            message = "the sweep is not valid YAML: check its indentation and colons"
+            raise InvalidRequest(message, field="sweep") from None
         if not isinstance(data, dict):
-            raise InvalidRequest("the sweep must be a mapping with objective, trials, parallelism, parameters")
+            raise InvalidRequest(
+                "the sweep must be a mapping with objective, trials, parallelism, parameters", field="sweep"
+            )
         return data
 
     def submit(self) -> JobHandle | None:
         """Submit what the form holds; errors show in the panel (and return None)."""
         self.submit_button.disabled = True
+        with self._lock:
+            self._check_generation += 1  # a check still running answers for older values: it is dropped
+        self.marks.clear()
         self.show_info("<i>submitting&hellip;</i>")
         try:
             sweep = self.sweep_spec()
@@ -396,7 +437,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 sweep=sweep,
             )
         except MLTFError as exc:
-            self.show_error(exc.message)
+            self.show_error(exc.message, exc.field)
             return None
         except Exception as exc:  # shown, not swallowed: the panel is the user's only window here
             self.show_error(f"submission failed unexpectedly: {exc}")
@@ -408,6 +449,51 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.show_info(f"submitted: {job_summary_html(job)}")
         self.select_job(job.id)
         return handle  # type: ignore[return-value]
+
+    # -- checks while the user edits -------------------------------------------------------------------------
+
+    def _watch_fields(self) -> None:
+        """Check the form whenever a value the user gives changes (the parameters watch themselves)."""
+        for widget in (self.partition, self.gpus, self.gpu_type, self.time, self.mem, self.cpus, self.nodes,
+                       self.sweep):
+            widget.observe(lambda _c: self.check_in_background(), names="value")
+
+    def check(self, generation: int | None = None) -> MLTFError | None:
+        """Every check of a submit of what the form holds, nothing created (``Client.check``): the input the
+        error is about is marked, the other marks cleared; an error of no input here goes by the Submit button.
+        An answer for values changed meanwhile (``generation`` is old) is dropped."""
+        if not self._preview:
+            return None  # nothing loaded: the load's own error is shown
+        error: MLTFError | None = None
+        try:
+            self.client.check(self.directory.value, entry_point=self.entry_point.value or None,
+                              params=self.params(), resources=self.resources(), sweep=self.sweep_spec())
+        except MLTFError as exc:
+            error = exc
+        with self._lock:  # a submit starting now makes this answer old: compare and show in one step
+            if generation is not None and generation != self._check_generation:
+                return error
+            if error is None:
+                self.marks.clear()
+                if self.last_error is not None:
+                    self.show_info("")
+            elif not self.marks.mark(error.field, error.message):
+                self.show_error(error.message)
+        return error
+
+    def check_in_background(self) -> threading.Thread:
+        """What a changed field does: check on a thread, so typing never waits for the cluster."""
+        with self._lock:
+            self._check_generation += 1
+            generation = self._check_generation
+
+        def run() -> None:
+            try:
+                self.check(generation)
+            except Exception as exc:  # a check failing unexpectedly must not pass in silence
+                self.show_error(f"cannot check the form: {exc}")
+
+        return in_background(run, "mltf-check")
 
     def submit_in_background(self) -> threading.Thread:
         """What the Submit button does: submit on a thread, so the kernel stays responsive."""
@@ -541,13 +627,14 @@ def _param_widget(param: dict[str, Any]) -> Any:
     name, ptype, default = param["name"], param.get("type", "string"), param.get("default")
     desc = f"{name} ({ptype})"
     style = {"description_width": "initial"}
+    done = {"continuous_update": False}  # a value counts (and is checked) once typed, not at each key
     if default is None:
-        return w.Text(description=desc, placeholder="required", style=style)
+        return w.Text(description=desc, placeholder="required", style=style, **done)
     if ptype == "int":
-        return w.IntText(description=desc, value=int(default), style=style)
+        return w.IntText(description=desc, value=int(default), style=style, **done)
     if ptype == "float":
-        return w.FloatText(description=desc, value=float(default), style=style)
+        return w.FloatText(description=desc, value=float(default), style=style, **done)
     if ptype == "bool":
         checked = str(default).lower() in ("1", "true", "yes", "on")
         return w.Checkbox(description=desc, value=checked, style=style)
-    return w.Text(description=desc, value=str(default), style=style)
+    return w.Text(description=desc, value=str(default), style=style, **done)

@@ -150,31 +150,37 @@ def test_bad_values_show_field_errors_and_submit_nothing(lab: dict[str, Any], pa
     expect(_input(page, "param:lr")).to_be_visible(timeout=30_000)
     accept = page.locator(".mltf-submit-dialog .jp-Dialog-button.jp-mod-accept")
 
-    # a time beyond the gpu partition's 08:00:00
+    # a time beyond the gpu partition's 08:00:00: the server's check (POST check, which creates nothing)
+    # answers with the field, the dialog marks it and Submit stays off; no click needed
     _input(page, "time").fill("99:00:00")
-    accept.click()
     error = _field(page, "time").locator(".mltf-field-error")
     expect(error).to_contain_text("08:00:00")
     expect(_field(page, "time")).to_have_class(re.compile("mltf-mod-invalid"))
+    expect(accept).to_be_disabled()
 
-    # a float parameter that is not a number
+    # a float parameter that is not a number (a type check in the browser)
     _input(page, "time").fill("00:10:00")
     _input(page, "param:lr").fill("fast")
-    accept.click()
     expect(_field(page, "param:lr").locator(".mltf-field-error")).to_contain_text("must be float")
     expect(_field(page, "time").locator(".mltf-field-error")).to_be_hidden()
+    expect(accept).to_be_disabled()
 
     # a GPU count that is not a whole number
     _input(page, "param:lr").fill("0.1")
     _input(page, "gpus").fill("1.5")
-    accept.click()
     expect(_field(page, "gpus").locator(".mltf-field-error")).to_contain_text("whole number")
 
-    # more GPUs than a node has
+    # more GPUs than a node has; Enter does not submit while Submit is off
     _input(page, "gpus").fill("5")
-    accept.click()
     expect(_field(page, "gpus").locator(".mltf-field-error")).to_contain_text("2 GPUs per node")
+    expect(accept).to_be_disabled()
+    page.keyboard.press("Enter")
     _shot(page, artifacts, "submit-dialog-errors", page.locator(".mltf-submit-dialog .jp-Dialog-content"))
+
+    # a check that passes turns Submit on again
+    _input(page, "gpus").fill("1")
+    expect(accept).to_be_enabled()
+    expect(_field(page, "gpus").locator(".mltf-field-error")).to_be_hidden()
 
     # the dialog stays open, and nothing reached the server
     expect(page.locator(".mltf-submit-dialog")).to_be_visible()

@@ -81,7 +81,7 @@ def test_time_defaults_to_the_partitions_default_time() -> None:
         ({"preset": "custom", "partition": "nope"}, "partition 'nope' does not exist: choose one of cpu"),
         (
             {"preset": "custom", "partition": "gpu", "time": "99:00:00"},
-            "time 99:00:00 is over the limit of partition 'gpu': at most 08:00:00",
+            "time 4-03:00:00 is over the limit of partition 'gpu': at most 08:00:00",  # resources.py's words
         ),
         ({"preset": "custom", "partition": "gpu", "mem": "64G"}, "mem=64G is more than"),
         ({"preset": "custom", "partition": "gpu", "cpus": "0"}, "cpus must be between"),
@@ -96,6 +96,54 @@ def test_out_of_bounds_values_are_refused_with_a_message(options: dict[str, str]
     with pytest.raises(ResourceError) as info:
         form.resolve_options(options, PRESETS, PARTS)
     assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"preset": "custom", "partition": "gpu", "gpus": "9"}, "gpus"),
+        ({"preset": "custom", "partition": "nope"}, "partition"),
+        ({"preset": "custom", "partition": "gpu", "time": "99:00:00"}, "time"),
+        ({"preset": "custom", "partition": "gpu", "mem": "64G"}, "mem"),
+        ({"preset": "custom", "partition": "gpu", "cpus": "0"}, "cpus"),
+        ({"preset": "custom", "cpus": "9"}, "cpus"),
+        ({"preset": "custom", "gpu_type": "h100", "gpus": 1}, "gpu_type"),
+        ({"preset": "custom", "gpu_type": "fake_a100"}, "gpus"),  # a type without GPUs: ask for GPUs
+        ({"preset": "custom", "partition": "gpu; rm -rf ~"}, "partition"),
+        ({"preset": "custom", "time": "x" * 65}, "time"),  # the hub's own first check
+        ({"preset": "custom", "mem": "8\u202eG"}, "mem"),
+        ({"preset": "gpu1", "time": "99:00:00"}, "time"),  # the user's own value, on top of a preset
+        ({"preset": "huge"}, "preset"),
+        ({"preset": "big"}, "preset"),  # the preset's own values do not fit: the preset is at fault
+        ({"preset": "gpu1", "options": "--wrap=evil"}, None),  # no such input
+        (["gpu1"], None),
+    ],
+)
+def test_a_refusal_names_the_form_input(options: object, field: str | None) -> None:
+    presets = [*PRESETS, {"key": "big", "label": "3 GPUs", "resources": {"partition": "gpu", "gpus": 3}}]
+    with pytest.raises(ResourceError) as info:
+        form.resolve_options(options, presets, PARTS)  # type: ignore[arg-type]
+    assert info.value.field == field, info.value.message
+
+
+def test_the_refused_input_is_marked_with_the_message_escaped() -> None:
+    html = form.render_form(
+        PRESETS, PARTS, selected={"preset": "custom", "gpus": "9"}, invalid=("gpus", "gpus=9 is <more>")
+    )
+    assert 'class="form-control is-invalid" type="number" min="0" name="gpus" id="mltf-gpus" value="9" ' \
+        'aria-invalid="true" aria-describedby="mltf-gpus-error">' in html
+    assert '<div class="invalid-feedback d-block" id="mltf-gpus-error">gpus=9 is &lt;more&gt;</div>' in html
+    assert html.count("is-invalid") == 1 and html.count("invalid-feedback") == 1
+    # a preset's refusal marks the choice of presets; an advanced input's opens the advanced part
+    html = form.render_form(PRESETS, PARTS, selected={"preset": "gpu1"}, invalid=("preset", "no"))
+    assert html.count('class="form-check-input is-invalid"') == len(PRESETS) + 1
+    assert 'id="mltf-preset-error">no</div></fieldset>' in html and '<details class="mb-3">' in html
+    html = form.render_form(PRESETS, PARTS, selected={"preset": "gpu1"}, invalid=("time", "no"))
+    assert '<details class="mb-3" open>' in html
+    # a refused GPU type stays shown (selected, marked) though no partition has it
+    html = form.render_form(PRESETS, PARTS, selected={"preset": "custom", "gpu_type": "h100"},
+                            invalid=("gpu_type", "no"))
+    assert '<option value="h100" selected>' in html and 'class="form-select is-invalid" name="gpu_type"' in html
 
 
 def test_presets_are_checked() -> None:
@@ -114,7 +162,9 @@ def test_form_shows_presets_bounds_and_preselects_the_last_choice() -> None:
     )
     assert 'value="custom" checked' in html and 'value="gpu1" checked' not in html
     assert '<option value="cpu" selected>' in html
-    assert 'name="gpus" id="mltf-gpus" min="0" max="2"' in html
+    # the limits are hints; no partition's maximum is an attribute (the server checks, the form marks)
+    assert 'type="number" min="0" name="gpus" id="mltf-gpus"' in html and 'max="' not in html
+    assert "0 to 2 per node" in html and "at most 8" in html and "at most 16000M" in html
     assert "fake_a100" in html and "gpu: 08:00:00" in html and 'value="02:00:00"' in html
     assert '<details class="mb-3" open>' in html
     html = form.render_form(PRESETS, PARTS, selected={"preset": "cpu"})

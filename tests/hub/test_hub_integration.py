@@ -281,19 +281,26 @@ def test_password_login_and_spawn_form(password: str) -> None:
 def test_out_of_bounds_form_values_are_refused_without_a_job(password: str) -> None:
     s, _ = login(USER, password)
     before = session_jobs()
-    cases = {
-        "more than the 2 GPUs per node of partition 'gpu'": {"partition": "gpu", "gpus": "9"},
-        "partition 'nope' does not exist": {"partition": "nope"},
-        "time 99:00:00 is over the limit of partition 'gpu': at most 08:00:00": {
-            "partition": "gpu",
-            "time": "99:00:00",
-        },
+    cases = {  # message -> (posted fields, the input marked)
+        "more than the 2 GPUs per node of partition 'gpu'": ({"partition": "gpu", "gpus": "9"}, "gpus"),
+        "partition 'nope' does not exist": ({"partition": "nope"}, "partition"),
+        "is over the limit of partition 'gpu': at most 08:00:00": (
+            {"partition": "gpu", "time": "99:00:00"},
+            "time",
+        ),
     }
-    for message, fields in cases.items():
+    for message, (fields, marked) in cases.items():
         xsrf = s.cookies.get("_xsrf", "")
         r = s.post(f"{HUB}/hub/spawn", data={"_xsrf": xsrf, "preset": "custom", **fields}, timeout=60)
-        assert message in r.text.replace("&#39;", "'"), r.text[:2000]
+        page = r.text.replace("&#39;", "'")
+        assert message in page, r.text[:2000]
         assert 'name="preset"' in r.text  # the form is shown again, with the message
+        # ... with the refused input marked, the message under it, and the values the user gave
+        assert re.search(rf'class="form-(?:control|select) is-invalid"[^>]* name="{marked}"', page), page[:3000]
+        assert f'id="mltf-{marked}-error">' in page and page.count("is-invalid") == 1
+        for name, value in fields.items():
+            if name != "partition":  # a select shows the partitions there are
+                assert f'name="{name}" id="mltf-{name}" value="{value}"' in page
     # the REST API checks the same bounds (it skips the form)
     r = api("POST", f"/users/{USER}/server", json={"user_options": {"preset": "custom", "gpus": 9}})
     assert r.status_code == 400 and "more than the 2 GPUs" in r.json()["message"], r.text
@@ -522,4 +529,5 @@ def test_spawn_from_the_form_runs_the_chosen_resources(password: str) -> None:
         stop_server()
     page = s.get(f"{HUB}/hub/spawn", timeout=60)
     assert 'value="custom" checked' in page.text and '<option value="cpu" selected>' in page.text
-    assert 'name="cpus" id="mltf-cpus" min="1" max="8" value="3"' in page.text
+    assert 'type="number" min="1" name="cpus" id="mltf-cpus" value="3"' in page.text  # no max=: a hint says it
+    assert "at most 8" in page.text and "is-invalid" not in page.text

@@ -230,11 +230,49 @@ def test_the_hooks_are_wired_as_jupyterhub_calls_them(sp: mod.MLTFSlurmSpawner) 
     assert opts["partition"] == "cpu" and opts["time"] == "02:00:00" and opts["preset"] == "custom"
     with pytest.raises(Exception, match="partition 'nope' does not exist"):
         run(sp.run_options_from_form({"preset": ["custom"], "partition": ["nope"]}))
+    html = run(sp.get_options_form())  # what JupyterHub shows at once: the refused input marked
+    assert 'class="form-select is-invalid" name="partition"' in html
     sp.user_options = opts
     html = run(sp.get_options_form())
     assert 'value="custom" checked' in html and '<option value="cpu" selected>' in html
     run(sp._run_apply_user_options({"preset": "gpu1"}))
     assert sp.req_gres == "gpu:1"
+
+
+def test_a_refused_form_comes_back_with_the_values_and_the_input_marked(sp: mod.MLTFSlurmSpawner) -> None:
+    sp.user_options = {"preset": "gpu1"}
+    posted = {"preset": ["custom"], "partition": ["gpu"], "gpus": ["9"], "mem": ["6G"], "time": ["8\x00h"]}
+    with pytest.raises(web.HTTPError) as info:
+        run(sp.run_options_from_form(posted))
+    assert info.value.status_code == 400 and info.value.mltf_field == "time"  # type: ignore[attr-defined]
+    html = run(sp.get_options_form())
+    assert 'value="custom" checked' in html and 'value="6G"' in html and 'value="9"' in html
+    assert 'name="time" id="mltf-time" value="" aria-invalid="true"' in html  # not printable: not shown again
+    assert "contains the control character U+0000" in html
+    posted["time"] = ["2h"]
+    with pytest.raises(web.HTTPError, match="more than the 2 GPUs") as info:
+        run(sp.run_options_from_form(posted))
+    assert info.value.mltf_field == "gpus"  # type: ignore[attr-defined]
+    html = run(sp.get_options_form())
+    assert 'class="form-control is-invalid" type="number" min="0" name="gpus" id="mltf-gpus" value="9"' in html
+    assert 'id="mltf-gpus-error">gpus=9 is more than the 2 GPUs per node' in html
+    # shown once: the next rendering is the usual one (the last choice)
+    html = run(sp.get_options_form())
+    assert "is-invalid" not in html and 'value="gpu1" checked' in html
+    # a REST refusal leaves the form alone
+    with pytest.raises(web.HTTPError):
+        run(sp._run_apply_user_options({"preset": "custom", "gpus": 9}))
+    assert "is-invalid" not in run(sp.get_options_form())
+
+
+def test_query_arguments_get_the_forms_checks(sp: mod.MLTFSlurmSpawner, slurm: FakeSlurm) -> None:
+    """``/hub/spawn?opt-preset=custom&opt-gpus=9``: JupyterHub calls options_from_query; a 400 that says what
+    to fix (not a TypeError), and the form it shows next marks the input."""
+    with pytest.raises(web.HTTPError, match="more than the 2 GPUs"):
+        run(sp.options_from_query({"preset": ["custom"], "partition": ["gpu"], "gpus": ["9"]}))
+    assert "is-invalid" in run(sp.get_options_form())
+    opts = run(sp.options_from_query({"preset": ["cpu"]}))
+    assert opts["partition"] == "cpu" and slurm.calls == []
 
 
 def test_batch_script_ignores_raw_user_options(sp: mod.MLTFSlurmSpawner) -> None:

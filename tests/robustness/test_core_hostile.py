@@ -28,13 +28,14 @@ from typing import Any
 import pytest
 
 from jupyter_mltf import tracking
+from jupyter_mltf.archives import tar_failure
 from jupyter_mltf.cli import format_job_detail, format_job_table, print_dry_run, print_preview, write_log
-from jupyter_mltf.core import DryRun, MLTFManager, SubmitRequest
+from jupyter_mltf.core import MLTFManager
 from jupyter_mltf.errors import DuplicateSubmission, InvalidRequest, ProjectError, ResourceError, http_status
 from jupyter_mltf.formatting import printable, printable_log, redact
 from jupyter_mltf.magics import _print_dry_run, final_line, format_jobs
 from jupyter_mltf.models import Job, JobState
-from jupyter_mltf.packaging import tar_failure
+from jupyter_mltf.submission import DryRun, SubmitRequest
 
 from ..conftest import mlflow_run, state_traits
 from .helpers import TRACKING_URI, mlflow_runs_under, scancel, slurm_jobs_under, wait_until
@@ -139,8 +140,8 @@ def test_tar_failure_names_the_file(stderr: str, words: list[str]) -> None:
 def test_unreadable_file_while_packing_is_a_4xx_naming_it(tmp_path: Path) -> None:
     """The selection refuses unreadable files; one that becomes unreadable after it (a race) still gets a
     422 that names it, from GNU tar's complaint or Python's PermissionError, never tar's last line."""
-    from jupyter_mltf import packaging
-    from jupyter_mltf.core import _build_archive
+    from jupyter_mltf import archives, packaging
+    from jupyter_mltf.launching import build_archive as _build_archive
 
     if os.geteuid() == 0:
         pytest.skip("root reads every file")
@@ -152,13 +153,13 @@ def test_unreadable_file_while_packing_is_a_4xx_naming_it(tmp_path: Path) -> Non
     (root / "data" / "x.bin").chmod(0)
     try:
         for gnu in (True, False):
-            packaging._GNU_TAR = gnu
+            archives._GNU_TAR = gnu
             with pytest.raises(ProjectError) as info:
                 _build_archive(selection, str(tmp_path / "archives"), {})
             message = info.value.message
             assert "data/x.bin" in message and "Exiting" not in message and http_status(info.value) == 422
     finally:
-        packaging._GNU_TAR = None
+        archives._GNU_TAR = None
         (root / "data" / "x.bin").chmod(0o644)
     assert [n for n in os.listdir(tmp_path / "archives") if n.endswith(".tar")] == []
 
@@ -221,7 +222,7 @@ def test_logs_keep_their_bytes_unless_on_a_terminal(monkeypatch: pytest.MonkeyPa
 
 # ------------------------------------------------------------------------------------------ the runner
 def test_stale_scratch_of_killed_runners_is_removed(tmp_path: Path) -> None:
-    from jupyter_mltf import runner
+    from jupyter_mltf.node import scratch
 
     host = socket.gethostname()
     dead = subprocess.Popen(["true"])
@@ -230,23 +231,23 @@ def test_stale_scratch_of_killed_runners_is_removed(tmp_path: Path) -> None:
     def make(name: str, owner: str) -> Path:
         path = tmp_path / name
         (path / "project").mkdir(parents=True)
-        (path / runner.OWNER_FILE).write_text(owner)
+        (path / scratch.OWNER_FILE).write_text(owner)
         return path
 
     gone = make("mltf-1-a", f"{host} {dead.pid} 1")
     reused_pid = make("mltf-2-b", f"{host} {os.getpid()} 1")  # our pid, another start time: a reused pid
-    alive = make("mltf-3-c", f"{host} {os.getpid()} {runner._start_time(os.getpid())}")
+    alive = make("mltf-3-c", f"{host} {os.getpid()} {scratch.start_time(os.getpid())}")
     elsewhere = make("mltf-4-d", f"other-node {dead.pid} 1")  # another node's: cannot be judged from here
     unowned = tmp_path / "mltf-5-e"
     unowned.mkdir()
-    removed = runner.remove_stale_scratch(str(tmp_path), host)
+    removed = scratch.remove_stale_scratch(str(tmp_path), host)
     assert sorted(removed) == sorted([str(gone), str(reused_pid)])
     assert alive.exists() and elsewhere.exists() and unowned.exists()
 
 
 def test_runner_kills_the_entry_point_after_the_grace(tmp_path: Path) -> None:
     """A SIGTERM handler that sleeps 30 s gets ``grace`` seconds, then SIGKILL: the runner has time left."""
-    from jupyter_mltf.runner import _wait_child
+    from jupyter_mltf.node.signals import StopOnSignal
 
     script = ("import signal, time\nsignal.signal(signal.SIGTERM, lambda *a: time.sleep(30))\n"
               "print('ready', flush=True)\ntime.sleep(60)\n")
@@ -257,7 +258,9 @@ def test_runner_kills_the_entry_point_after_the_grace(tmp_path: Path) -> None:
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         os.killpg(proc.pid, signal.SIGTERM)
         started = time.monotonic()
-        rc = _wait_child(proc, {"signal": signal.SIGTERM, "at": started}, grace=1.5)
+        stop = StopOnSignal(grace=1.5)
+        stop.signum, stop.at = signal.SIGTERM, started
+        rc = stop.wait_child(proc)
         elapsed = time.monotonic() - started
     finally:
         if proc.poll() is None:

@@ -88,7 +88,18 @@ async def test_rest(jp_fetch: Any, projects: Path, state: Path, case: Case) -> N
     body = oversized_body() if case.id == "body-oversized" else case.rest_body
     code, reply = await _post(jp_fetch, case.endpoint, body)
     assert code == case.status, (case.id, code, reply)
-    assert set(reply) >= {"message", "reason"}, reply
+    assert set(reply) >= {"message", "reason", "field"}, reply
+    _says(reply["message"], case.words)
+    assert_nothing_happened(state, projects)
+
+
+@pytest.mark.parametrize("case", _params([c for c in by_surface("rest") if c.endpoint == "jobs"]))
+async def test_rest_check(jp_fetch: Any, projects: Path, state: Path, case: Case) -> None:
+    """The check endpoint (what the Lab dialog asks while the user types) refuses what submit refuses,
+    the same way, and creates nothing either."""
+    body = oversized_body() if case.id == "body-oversized" else case.rest_body
+    code, reply = await _post(jp_fetch, "check", body)
+    assert code == case.status, (case.id, code, reply)
     _says(reply["message"], case.words)
     assert_nothing_happened(state, projects)
 

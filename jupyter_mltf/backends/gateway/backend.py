@@ -1,5 +1,8 @@
 """The gateway backend: our job model on mltf-gateway's wire API (credentials.py and client.py do the rest).
 
+(Over 400 lines on purpose: it is the whole mapping of one wire API, both directions, read against one
+reference; split, each half would need the other to be understood.)
+
 Wire API (read from mltf-gateway 0.6.3's server code; see ``shared/reference/anchors-mltf.md`` §1.4-1.8):
 
 - ``POST /api/job`` multipart: ``tarball`` (file), ``run_id``, ``entry_point``, ``params`` (JSON),
@@ -583,7 +586,6 @@ class GatewayBackend(Backend):
                     status=infos.get(shell.native_id, StatusInfo(JobState.UNKNOWN)),
                     name=shell.name,
                     submitted_at=float(created) if isinstance(created, (int, float)) else None,
-                    extra={"gateway": self.url},
                 )
             )
         return found

@@ -18,5 +18,5 @@
 set -eu
 unset MLFLOW_RUN_ID MLFLOW_EXPERIMENT_ID MLFLOW_EXPERIMENT_NAME
 export MLTF_JOB_ID=abc123
-exec /opt/venv/bin/python -m jupyter_mltf.runner /home/u/.mltf/jobs/abc123/spec.json
+exec /opt/venv/bin/python -m jupyter_mltf.node.runner /home/u/.mltf/jobs/abc123/spec.json
 

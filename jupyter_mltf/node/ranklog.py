@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from .joblog import write_lines
+
 POLL_SECONDS = 0.2
 _CHUNK = 1 << 16
 _MAX_PARTIAL = 1 << 16
@@ -92,14 +94,3 @@ class RankLogTail:
 
     def _write(self, text: str) -> None:
         write_lines(text, self.out)
-
-
-_WRITE_LOCK = threading.Lock()
-
-
-def write_lines(text: str, out: TextIO | None = None) -> None:
-    """Whole lines in one write, then flush, under the one lock of every writer in this process."""
-    stream = out or sys.stdout
-    with _WRITE_LOCK:
-        stream.write(text)
-        stream.flush()

@@ -15,9 +15,10 @@ import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .errors import InvalidRequest
+from ..contract import RunnerSpec
+from ..errors import InvalidRequest, MLTFError
+from ..procs import run_cmd
 
 LAUNCHERS = ("auto", "none", "torchrun", "accelerate")
 _TORCH_IMPORT = re.compile(r"^\s*(import torch|from torch)\b", re.MULTILINE)
@@ -44,9 +45,6 @@ class Topology:
 def _first_host(nodelist: str) -> str:
     if not nodelist:
         return "127.0.0.1"
-    from .errors import MLTFError
-    from .procs import run_cmd
-
     try:  # the runner is synchronous: one short event loop for the one Slurm call
         _, out, _ = asyncio.run(run_cmd(["scontrol", "show", "hostnames", nodelist], timeout=10))
         hosts = out.split()
@@ -57,7 +55,7 @@ def _first_host(nodelist: str) -> str:
     return nodelist.split(",")[0]
 
 
-def topology(spec: dict[str, Any]) -> Topology:
+def topology(spec: RunnerSpec) -> Topology:
     env = os.environ
     tasks_as_nodes = env.get("MLTF_TASKS_AS_NODES") == "1"
     if tasks_as_nodes:
@@ -66,7 +64,7 @@ def topology(spec: dict[str, Any]) -> Topology:
     else:
         nodes = int(env.get("SLURM_JOB_NUM_NODES", "1") or 1)
         rank = int(env.get("SLURM_NODEID", "0") or 0)
-    gpus = int((spec.get("resources") or {}).get("gpus") or 0)
+    gpus = int(spec.resources.get("gpus") or 0)
     master = _first_host(env.get("SLURM_JOB_NODELIST", "")) if nodes > 1 else "127.0.0.1"
     if tasks_as_nodes:
         master = "127.0.0.1"
@@ -89,13 +87,13 @@ def uses_torch(workdir: str, command: str) -> bool:
     return False
 
 
-def choose_launcher(spec: dict[str, Any], workdir: str) -> str:
-    launcher = spec.get("launcher") or "auto"
+def choose_launcher(spec: RunnerSpec, workdir: str) -> str:
+    launcher = spec.launcher or "auto"
     if launcher != "auto":
-        return str(launcher)
-    gpus = int((spec.get("resources") or {}).get("gpus") or 0)
-    nodes = int((spec.get("resources") or {}).get("nodes") or 1)
-    if (gpus > 1 or nodes > 1) and uses_torch(workdir, spec["command"]):
+        return launcher
+    gpus = int(spec.resources.get("gpus") or 0)
+    nodes = int(spec.resources.get("nodes") or 1)
+    if (gpus > 1 or nodes > 1) and uses_torch(workdir, spec.command):
         return "torchrun"
     return "none"
 
@@ -113,19 +111,19 @@ def _python_tail(command: str, launcher: str) -> list[str]:
 
 
 def launch_argv(
-    spec: dict[str, Any], workdir: str, topo: Topology | None = None, rank_log_dir: str | None = None
+    spec: RunnerSpec, workdir: str, topo: Topology | None = None, rank_log_dir: str | None = None
 ) -> list[str]:
     """The argv that runs the entry point's shell command (every parameter in it was shell-quoted at submit).
 
-    With ``rank_log_dir``, torchrun writes each rank's output to files there (see ranklog.py) instead of sharing
+    With ``rank_log_dir``, torchrun writes each rank's output to files there (see node/ranklog.py) instead of sharing
     the job log's descriptor between ranks.
     """
     launcher = choose_launcher(spec, workdir)
     topo = topo or topology(spec)
     if launcher == "none":
-        return ["bash", "-c", spec["command"]]
+        return ["bash", "-c", spec.command]
     nproc = max(topo.gpus_per_node, 1)
-    tail = _python_tail(spec["command"], launcher)
+    tail = _python_tail(spec.command, launcher)
     if launcher == "torchrun":
         argv = [
             "torchrun",

@@ -1,22 +1,17 @@
-"""Project environments, built once and cached under the hash of their spec (never rebuilt per job).
+"""A project's environment file read as pip requirements: checked at submit, installed on the node.
 
-``python_env.yaml`` (MLflow's format: python, build_dependencies, dependencies) and ``requirements.txt``
-become a virtualenv under ``<envs_dir>/<sha256 of spec>``; concurrent jobs wait on a lock instead of
-building twice.
+Pure (no server state): the submit check (:func:`check_spec`, from project.py) and the node's env builder
+(jupyter_mltf/node/envs.py) read requirements the same way.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import ProjectError
+from .yamlsafe import load_yaml
 
 #: an environment file larger than this is not a list of requirements
 MAX_SPEC_BYTES = 1024 * 1024
@@ -33,8 +28,6 @@ def requirements_of(spec_path: Path) -> list[str]:
         lines = (_COMMENT.sub("", ln).strip() for ln in text.splitlines())
         return [ln for ln in lines if ln]
     if name.endswith((".yaml", ".yml")):
-        from .project import load_yaml
-
         data = load_yaml(text, name) or {}
         if not isinstance(data, dict):
             raise ProjectError(f"{name} must be a mapping")
@@ -89,52 +82,3 @@ def check_spec(spec_path: Path) -> None:
                 f"{name}: requirement {index} {shown!r} is not a valid requirement ({detail}): "
                 "write one package per entry, like numpy>=1.26 or pkg @ https://host/pkg.whl"
             ) from None
-
-
-def env_key(spec_path: Path, python: str) -> str:
-    digest = hashlib.sha256()
-    digest.update(spec_path.name.encode())
-    digest.update(b"\0")
-    digest.update(spec_path.read_bytes())
-    digest.update(b"\0")
-    digest.update(os.path.realpath(python).encode())
-    return digest.hexdigest()[:24]
-
-
-def ensure_env(spec_path: Path, envs_dir: str, python: str = sys.executable) -> tuple[str, bool]:
-    """Return (bin dir, built_now). Builds under a lock the first time; later jobs reuse it as is."""
-    key = env_key(spec_path, python)
-    root = Path(envs_dir)
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = root / key
-    done = target / ".mltf-ready"
-    if done.exists():
-        return str(target / "bin"), False
-    with open(root / f"{key}.lock", "w", encoding="ascii") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():
-            return str(target / "bin"), False
-        reqs = requirements_of(spec_path)
-        if target.exists():
-            import shutil
-
-            shutil.rmtree(target)  # a build that died half-way
-        # venv scripts embed their path, so build in place under the final name; ready only once marked
-        subprocess.run([python, "-m", "venv", str(target)], check=True)
-        _layer_on_base(target, python)
-        if reqs:
-            subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q", *reqs], check=True)
-        done.touch()
-        return str(target / "bin"), True
-
-
-def _layer_on_base(target: Path, python: str) -> None:
-    """Let the project env see the notebook env's packages (mlflow, the runner) behind its own ones."""
-    out = subprocess.run(
-        [python, "-c", "import site, sys; print('\\n'.join(p for p in sys.path if p.endswith('-packages')))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lib = next((target / "lib").glob("python*/site-packages"))
-    (lib / "_mltf_notebook_env.pth").write_text(out.stdout, encoding="utf-8")
