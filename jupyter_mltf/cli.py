@@ -14,6 +14,7 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from traitlets import TraitError
@@ -35,6 +36,10 @@ RESOURCE_OPTIONS = (
 )
 
 
+#: the values of ``--env`` (the request's ``env_manager``)
+ENV_CHOICES = ("auto", "notebook", "project")
+
+
 def add_submit_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``jupyter mltf submit`` and ``%mltf_submit``."""
     parser.add_argument("path", nargs="?", default=".", help="project directory (default: current)")
@@ -47,9 +52,10 @@ def add_submit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env",
         dest="env_manager",
-        choices=("notebook", "project"),
+        choices=ENV_CHOICES,
         default=None,
-        help="environment: the notebook's own (default) or the project's cached env",
+        help="environment: auto (the project's declared env if it declares one, else the notebook's), "
+        "notebook or project (default: the server's setting, auto)",
     )
     parser.add_argument("--launcher", choices=("auto", "none", "torchrun", "accelerate"), default=None)
     parser.add_argument("--sweep", default=None, metavar="SWEEP.yaml", help="hyperparameter sweep file")
@@ -240,6 +246,42 @@ def write_log(text: str) -> None:
     sys.stdout.flush()
 
 
+def env_summary(env: Mapping[str, Any] | None) -> str | None:
+    """The one line a surface shows about the env a submit will use (the ``env`` block of a check, preview or
+    dry run): ``project env: python_env.yaml, Python 3.10.13 (3.10 asked)`` or ``notebook env: the project
+    declares no environment``. None when the server sends no ``env`` (an older server). Not escaped: each
+    surface escapes it its own way."""
+    if not isinstance(env, Mapping) or not env.get("used"):
+        return None
+    used = str(env["used"])
+    python = f"Python {env['python_used']}" if env.get("python_used") else ""
+    if env.get("python_requested") and python:
+        python += f" ({env['python_requested']} asked)"
+    if used == "project":
+        what = ", ".join(str(x) for x in (env.get("spec_file") or env.get("why"), python) if x)
+    else:
+        what = ", ".join(str(x) for x in (env.get("why"), python) if x)
+    line = f"{used} env: {what}" if what else f"{used} env"
+    if env.get("cached") is False:
+        line += "; built at submit"
+    return line
+
+
+def env_details(env: Mapping[str, Any] | None) -> list[str]:
+    """The printout lines of the ``env`` block: the summary, why (when the summary does not say it), the note
+    about the Python (``3.10.4 asked, 3.10.13 used (newest 3.10.x)``). Empty for an older server."""
+    line = env_summary(env)
+    if line is None or env is None:
+        return []
+    lines = [line]
+    why = env.get("why")
+    if why and str(why) not in line:
+        lines.append(f"why: {why}")
+    if env.get("note"):
+        lines.append(f"note: {env['note']}")
+    return lines
+
+
 def print_dry_run(result: Any) -> None:
     print("# batch script\n" + printable(result.script, multiline=True))
     print(f"# command: {printable(result.command)}")
@@ -250,6 +292,8 @@ def print_dry_run(result: Any) -> None:
         print("# excluded:")
         for item in result.excluded:
             print(f"  {printable(item['path'])}  ({printable(item['reason'])})")
+    for i, line in enumerate(env_details(result.to_dict().get("env"))):
+        print(f"# environment: {printable(line)}" if i == 0 else f"#   {printable(line)}")
     for note in result.project.get("notes") or []:
         print(f"# note: {printable(note)}")
     if result.project.get("generated"):
@@ -272,6 +316,8 @@ def print_preview(pv: dict[str, Any]) -> None:
         print(f"  {item['size']:>12}  {printable(item['path'])}")
     for item in files["excluded"][:20]:
         print(f"  excluded {printable(item['path'])} ({printable(item['reason'])})")
+    for i, line in enumerate(env_details(pv.get("env"))):
+        print(f"environment: {printable(line)}" if i == 0 else f"  {printable(line)}")
     for warning in pv["warnings"]:
         print(f"warning: {printable(warning)}")
 

@@ -107,6 +107,15 @@ class RunnerSpec:
     env_spec: str | None = None
     launcher: str = "auto"
     envs_dir: str | None = None
+    # the declared environment (env_manager "project"): what the project asks for, the interpreter found for
+    # it at submit, the env built for it (None: the job builds it, build_on "node") and its cache key
+    env_request: dict[str, Any] | None = None
+    env_python: str | None = None
+    env_python_version: str | None = None
+    env_dir: str | None = None
+    env_key: str | None = None
+    uv_cache_dir: str | None = None
+    extra_requirements: list[str] | None = None
     sweep: dict[str, Any] | None = None
     entry: dict[str, Any] | None = None
     version: int = SPEC_VERSION

@@ -19,12 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from . import packaging, tracking
 from .archives import prune_archives
 from .backends.base import Backend
+from .contract import JobPaths
 from .errors import InvalidRequest, JobNotFound, MLTFError, PermissionDenied, ProjectError
 from .formatting import redact
 from .models import Job, LogChunk, Partition
@@ -75,9 +76,39 @@ class MLTFManager(LoggingConfigurable):
         "process's interpreter, so jobs see the notebook's environment."
     ).tag(config=True)
     env_manager = Unicode(
-        "notebook",
-        help="'notebook': run in the notebook's own environment (no rebuild). 'project': build the project's "
-        "python_env.yaml/requirements.txt env once, cached by the hash of its spec.",
+        "auto",
+        help="Which environment jobs run in. 'auto': the one the project declares (python_env.yaml, conda.yaml's "
+        "pip part, requirements.txt, pyproject.toml dependencies) with the Python it asks for, else the "
+        "notebook's own. 'notebook': always the notebook's. 'project': the declared one, refused when there is none.",
+    ).tag(config=True)
+    python_search_paths = List(
+        Unicode(),
+        default_value=[
+            "/opt/mltf/pythons/*/bin/python3",
+            "~/.pyenv/versions/*/bin/python3",
+            "~/.local/share/uv/python/*/bin/python3",
+            "/usr/bin/python3.*",
+            "/usr/local/bin/python3.*",
+            "PATH",
+        ],
+        help="Glob patterns of the interpreters a project's declared Python is looked up in (first the exact "
+        "version, else the newest patch of the same minor). 'PATH' means the python3.X on PATH. Sites add their "
+        "module tree, e.g. '/sw/pythons/*/bin/python3'.",
+    ).tag(config=True)
+    envs_dir = Unicode(
+        help="Where project environments are built and cached (shared filesystem, per user). Default: beside jobs_dir."
+    ).tag(config=True)
+    uv_cache_dir = Unicode(
+        None,
+        allow_none=True,
+        help="uv's package cache (shared filesystem, so login and compute nodes reuse downloads). Default: "
+        "'uv-cache' beside envs_dir.",
+    ).tag(config=True)
+    build_on = Unicode(
+        "submit",
+        help="Where a project environment that is not cached yet is built: 'submit' (here, before the job is "
+        "queued: a bad requirement is refused at submit) or 'node' (the job's first step, for sites whose login "
+        "nodes differ from compute nodes).",
     ).tag(config=True)
     max_project_bytes = Int(1 << 30, help="Largest project (sum of shipped file sizes) that may be submitted.").tag(
         config=True
@@ -115,6 +146,10 @@ class MLTFManager(LoggingConfigurable):
     def _jobs_dir_default(self) -> str:
         return os.path.expanduser("~/.mltf/jobs")
 
+    @default("envs_dir")
+    def _envs_dir_default(self) -> str:
+        return JobPaths.envs_dir(self.jobs_dir)
+
     @default("archives_dir")
     def _archives_dir_default(self) -> str:
         return os.path.expanduser("~/.mltf/archives")
@@ -139,7 +174,14 @@ class MLTFManager(LoggingConfigurable):
     def _check_env_manager(self, proposal: Any) -> str:
         value = str(proposal["value"])
         if value not in ENV_MANAGERS:
-            raise TraitError("env_manager must be 'notebook' or 'project'")
+            raise TraitError(f"env_manager must be one of {', '.join(ENV_MANAGERS)}")
+        return value
+
+    @validate("build_on")
+    def _check_build_on(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        if value not in ("submit", "node"):
+            raise TraitError("build_on must be 'submit' or 'node'")
         return value
 
     def __init__(self, **kwargs: Any) -> None:
@@ -220,6 +262,7 @@ class MLTFManager(LoggingConfigurable):
             "defaults": {
                 "resources": parse_resources(self.default_resources).to_dict(),
                 "env_manager": self.env_manager,
+                "build_on": self.build_on,
             },
             "limits": {"max_project_bytes": self.max_project_bytes, "warn_project_bytes": self.warn_project_bytes},
             "mlflow_ui_url": redact(self.ui_url) if self.ui_url else None,
@@ -248,6 +291,12 @@ class MLTFManager(LoggingConfigurable):
             resources = project_resources(directory, self.default_resources).to_dict()
         except ProjectError as exc:
             warnings.append(exc.message)
+        env = None
+        if project is not None:
+            try:
+                env = await asyncio.to_thread(self._pipeline().decide_env, None, project)
+            except ProjectError as exc:
+                warnings.append(exc.message)
         return Preview(
             str(path),
             project,
@@ -257,6 +306,7 @@ class MLTFManager(LoggingConfigurable):
             self.warn_project_bytes,
             resources,
             warnings,
+            env,
         )
 
     def _pipeline(self) -> SubmitPipeline:
@@ -268,6 +318,10 @@ class MLTFManager(LoggingConfigurable):
             ui_url=self.ui_url,
             python=self.python,
             env_manager=self.env_manager,
+            python_search_paths=tuple(self.python_search_paths),
+            envs_dir=self.envs_dir,
+            uv_cache_dir=self.uv_cache_dir,
+            build_on=self.build_on,
             experiment_name=self.experiment_name,
             max_project_bytes=self.max_project_bytes,
             warn_project_bytes=self.warn_project_bytes,

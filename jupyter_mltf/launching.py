@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib.metadata
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -19,11 +21,13 @@ from typing import Any
 from . import archives, packaging, tracking
 from .backends.base import Backend, JobSpec
 from .contract import JobPaths, RunnerSpec
+from .envbuild import BuiltEnv, ensure_env
+from .envspec import EnvRequest
 from .errors import InvalidRequest, ProjectError
 from .formatting import redact
 from .models import Job, JobState
 from .store import JobStore
-from .submission import Settings, SubmitPlan
+from .submission import EnvDecision, Settings, SubmitPlan
 
 
 @dataclass
@@ -33,6 +37,7 @@ class _Made:
     run_id: str | None = None
     job_dir: str | None = None
     job: Job | None = None
+    env: BuiltEnv | None = None  # a cache entry: never undone
     secrets: list[str] = field(default_factory=list)
 
 
@@ -84,8 +89,8 @@ def job_spec(settings: Settings, plan: SubmitPlan, job_id: str, archive: str, di
         experiment_id=None,
         tracking_uri=settings.tracking_uri,
         python=settings.python,
-        env_manager=plan.env_manager,
-        env_spec=plan.project.env_spec,
+        env_manager=plan.env.used,
+        env_spec=plan.env.request.spec_file if plan.env.request else None,
         launcher=plan.launcher,
         array={"tasks": sweep["tasks"], "parallelism": sweep["parallelism"]} if sweep else None,
         backend_config=plan.backend_config,
@@ -101,6 +106,41 @@ async def check_experiment(settings: Settings, experiment: str) -> None:
         await asyncio.to_thread(tracking.check_experiment, uri, experiment)
     except InvalidRequest as exc:  # a deleted experiment; an unreachable server is about no field
         raise exc.about("experiment") from None
+
+
+def env_tags(env: EnvDecision, built: BuiltEnv | None) -> dict[str, str]:
+    """What the run records about its environment (the lock file itself is logged by the runner)."""
+    tags = {"mltf.env": env.used, "mltf.env_reason": env.why}
+    if env.python is not None:
+        tags["mltf.python.requested"] = (env.request.python if env.request else None) or "any"
+        tags["mltf.python.used"] = env.python.version
+    if built is not None:
+        tags["mltf.env_hash"] = built.key
+    return tags
+
+
+def mlflow_requirement(request: EnvRequest) -> list[str]:
+    """What a project env gets besides its own packages: the MLflow client of this release, unless the project
+    names one, so that ``import mlflow`` works in it and logs into the submitted run."""
+    names = {re.split(r"[\s\[<>=!~;@]", line, maxsplit=1)[0].lower() for line in request.requirements}
+    if names & {"mlflow", "mlflow-skinny"}:
+        return []
+    return [f"mlflow-skinny=={importlib.metadata.version('mlflow-skinny')}"]
+
+
+def build_env(settings: Settings, env: EnvDecision) -> BuiltEnv | None:
+    """The declared env, built now (before anything is created: a bad requirement is refused at submit), or
+    None when the job builds it itself (build_on "node") or runs in the notebook env."""
+    if env.request is None or env.python is None or settings.build_on != "submit":
+        return None
+    return ensure_env(
+        env.request,
+        env.python,
+        settings.envs_dir,
+        uv_cache_dir=settings.uv_cache_dir,
+        extra_requirements=mlflow_requirement(env.request),
+    )
+
 
 # ------------------------------------------------------------------------------------------ launch
 
@@ -123,6 +163,7 @@ class Launcher:
             await asyncio.to_thread(self.store.claim_key, key, job_id, self.settings.idempotency_claim_timeout)
         made = _Made()
         try:
+            made.env = await asyncio.to_thread(build_env, self.settings, plan.env)
             spec = await self._create(plan, job_id, made)
             assert made.job is not None
             made.job.native_id = await self.backend.submit(spec)
@@ -144,7 +185,7 @@ class Launcher:
             self.settings.tracking_uri,
             plan.experiment,
             spec.name,
-            self._run_tags(plan, job_id, digest),
+            self._run_tags(plan, job_id, digest, made.env),
             {} if plan.sweep else plan.params,
         )
         made.run_id = run_id
@@ -152,12 +193,12 @@ class Launcher:
         made.job_dir = spec.job_dir
         await asyncio.to_thread(self._make_job_dir, spec)
         job = self._job(plan, spec)
-        await asyncio.to_thread(self._runner_spec(plan, spec).write, JobPaths(spec.job_dir).spec)
+        await asyncio.to_thread(self._runner_spec(plan, spec, made.env).write, JobPaths(spec.job_dir).spec)
         await asyncio.to_thread(self.store.add, job)
         made.job = job
         return spec
 
-    def _run_tags(self, plan: SubmitPlan, job_id: str, digest: str) -> dict[str, str]:
+    def _run_tags(self, plan: SubmitPlan, job_id: str, digest: str, built: BuiltEnv | None) -> dict[str, str]:
         tags = {
             "mltf.job_id": job_id,
             "mltf.backend": self.settings.backend_name,
@@ -173,7 +214,7 @@ class Launcher:
         }
         if plan.sweep:
             tags["mltf.sweep"] = "parent"
-        return tags
+        return tags | env_tags(plan.env, built)
 
     def _job(self, plan: SubmitPlan, spec: JobSpec) -> Job:
         return Job(
@@ -213,7 +254,7 @@ class Launcher:
             spec.password_file = _write_private(paths.password, password)
         _write_private(paths.params, json.dumps(spec.params))
 
-    def _runner_spec(self, plan: SubmitPlan, spec: JobSpec) -> RunnerSpec:
+    def _runner_spec(self, plan: SubmitPlan, spec: JobSpec, built: BuiltEnv | None) -> RunnerSpec:
         return RunnerSpec(
             job_id=spec.job_id,
             name=spec.name,
@@ -236,7 +277,14 @@ class Launcher:
             env_manager=spec.env_manager,
             env_spec=spec.env_spec,
             launcher=spec.launcher,
-            envs_dir=JobPaths.envs_dir(self.settings.jobs_dir),
+            envs_dir=self.settings.envs_dir,
+            env_request=plan.env.request.to_dict() if plan.env.request else None,
+            env_python=plan.env.python.path if plan.env.python else None,
+            env_python_version=plan.env.python.version if plan.env.python else None,
+            env_dir=built.path if built else None,
+            env_key=built.key if built else None,
+            uv_cache_dir=self.settings.uv_cache_dir,
+            extra_requirements=mlflow_requirement(plan.env.request) if plan.env.request else None,
             sweep=plan.sweep,
             entry=plan.entry.to_dict(),
         )

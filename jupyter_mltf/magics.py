@@ -163,7 +163,7 @@ class MLTFMagics(Magics):
 
         %mltf_submit [PATH] [-e ENTRY] [-P k=v ...] [--gpus N] [--gpu-type T] [--partition P] [--time T]
                      [--mem M] [--cpus N] [--nodes N] [--account A] [--qos Q] [--name N] [--experiment E]
-                     [--env notebook|project] [--launcher L] [--sweep FILE] [--notebook NB] [--wait]
+                     [--env auto|notebook|project] [--launcher L] [--sweep FILE] [--notebook NB] [--wait]
                      [--dry-run] [--debug]
         """
         from .cli import submit_options_from_args
@@ -262,11 +262,15 @@ class MLTFMagics(Magics):
 
 
 def _print_dry_run(result: DryRun) -> None:
+    from .cli import env_details
+
     data = result.to_dict()
     print("dry run: nothing was submitted")
     print(f"command: {printable(data.get('command', ''))}")
     files = data.get("files") or []
     print(printable(f"files ({len(files)}): {', '.join(files[:20])}{' ...' if len(files) > 20 else ''}"))
+    for i, line in enumerate(env_details(data.get("env"))):  # absent from an older server
+        print(f"environment: {printable(line)}" if i == 0 else f"  {printable(line)}")
     print("batch script:")
     print(printable(data.get("script", ""), multiline=True))
 

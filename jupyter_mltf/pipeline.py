@@ -18,18 +18,21 @@ from typing import Any
 
 from . import packaging
 from .backends.base import Backend
+from .envbuild import env_key, ready_env
+from .envspec import EnvRequest, declared_env
 from .errors import InvalidRequest, MLTFError, ProjectError, ResourceError
-from .launching import Launcher, build_archive, check_experiment, job_spec
+from .launching import Launcher, build_archive, check_experiment, job_spec, mlflow_requirement
 from .models import Job, Partition, Resources
 from .project import EntryPoint, Project, load_project, render_command, validate_params
+from .pythons import PythonFound, find_python
 from .resources import check_against_partitions, parse_resources, read_gateway_config
 from .store import JobStore
-from .submission import CheckResult, DryRun, Settings, SubmitPlan, SubmitRequest
+from .submission import CheckResult, DryRun, EnvDecision, Settings, SubmitPlan, SubmitRequest
 
 GATEWAY_CONFIG = "gateway_config.json"
 CELL_SCRIPT = "mltf_cell.py"
 LAUNCHERS = ("auto", "none", "torchrun", "accelerate")
-ENV_MANAGERS = ("notebook", "project")
+ENV_MANAGERS = ("auto", "notebook", "project")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _LABEL = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,250}$")  # run and experiment names: no C0/C1 controls, no DEL
 
@@ -59,8 +62,8 @@ def check_request(req: SubmitRequest) -> None:
         raise InvalidRequest("name must be 1-250 characters without control characters (no newlines)", field="name")
     if req.experiment is not None and not _LABEL.fullmatch(req.experiment):
         raise InvalidRequest("experiment must be 1-250 characters without control characters", field="experiment")
-    if (req.env_manager or "notebook") not in ENV_MANAGERS:
-        raise InvalidRequest("env_manager must be 'notebook' or 'project'", field="env_manager")
+    if req.env_manager is not None and req.env_manager not in ENV_MANAGERS:
+        raise InvalidRequest(f"env_manager must be one of {', '.join(ENV_MANAGERS)}", field="env_manager")
     if req.launcher is not None and req.launcher not in LAUNCHERS:
         raise InvalidRequest(f"launcher must be one of {', '.join(LAUNCHERS)}", field="launcher")
     if req.script is not None and "\x00" in req.script:
@@ -130,7 +133,7 @@ class SubmitPipeline:
             raise exc.about("entry_point") from None
         params = validate_params(entry, req.params)
         resources = await self._resources(req, directory)
-        env_manager = await self._env_manager(req, project)
+        env = await asyncio.to_thread(self.decide_env, req.env_manager, project, req.script is not None)
         selection = await self._selection(directory, extra)
         limits = await self.backend.cluster_limits()
         return SubmitPlan(
@@ -144,7 +147,7 @@ class SubmitPipeline:
             selection=selection,
             extra=extra,
             sweep=self._sweep(req, entry, limits.max_array_tasks),
-            env_manager=env_manager,
+            env=env,
             launcher=req.launcher or project.launcher or "auto",
             experiment=req.experiment or self.settings.experiment_name or project.name,
             stop_grace=self.backend.stop_grace(limits),
@@ -175,16 +178,26 @@ class SubmitPipeline:
             )
         return resources
 
-    async def _env_manager(self, req: SubmitRequest, project: Project) -> str:
-        env_manager = req.env_manager or self.settings.env_manager
-        if env_manager == "project":
-            if not project.env_spec:
+    def decide_env(self, asked: str | None, project: Project, cell: bool = False) -> EnvDecision:
+        """Which environment runs the job, and why (blocking: reads the env file, looks up Pythons)."""
+        policy = asked or self.settings.env_manager
+        if policy == "notebook":
+            return EnvDecision(policy, "notebook", "the notebook's environment was asked for")
+        if cell and policy == "auto":  # the cell ran in the kernel: it runs in the same packages
+            return EnvDecision(policy, "notebook", "a notebook cell runs in the notebook's environment")
+        request = declared_env(project.directory, project.env_spec)
+        if request is None:
+            if policy == "project":
                 raise ProjectError(
-                    "env 'project' needs a python_env.yaml, conda.yaml or requirements.txt in the project",
+                    "env 'project' needs a python_env.yaml, conda.yaml, requirements.txt or pyproject.toml "
+                    "dependencies in the project: add one, or use env 'notebook'",
                     field="env_manager",
                 )
-            await asyncio.to_thread(project.check_env)  # a detected requirements.txt matters only then
-        return env_manager
+            return EnvDecision(policy, "notebook", "the project declares no environment: the notebook's is used")
+        python = find_python(request.python, self.settings.python_search_paths, self.settings.python)
+        key = env_key(request, python, mlflow_requirement(request))
+        cached = ready_env(self.settings.envs_dir, key) is not None
+        return EnvDecision(policy, "project", _why(request, python), request, python, cached)
 
     async def _selection(self, directory: Path, extra: dict[str, bytes]) -> packaging.Selection:
         selection = await asyncio.to_thread(packaging.select_files, directory)
@@ -223,7 +236,7 @@ class SubmitPipeline:
             command=plan.command,
             params=plan.params,
             resources=plan.resources.to_dict(),
-            env_manager=plan.env_manager,
+            env=plan.env,
             launcher=plan.launcher,
             experiment=plan.experiment,
             warnings=warnings,
@@ -245,6 +258,7 @@ class SubmitPipeline:
             params=plan.params,
             content_hash=digest,
             total_bytes=plan.selection.total_bytes,
+            env=plan.env,
         )
 
     def _archive_digest(self, plan: SubmitPlan) -> tuple[str, str]:
@@ -258,6 +272,12 @@ class SubmitPipeline:
     async def launch(self, plan: SubmitPlan) -> Job:
         """Create everything the job needs and submit it (see :mod:`.launching`)."""
         return await Launcher(self.settings, self.backend, self.store, self.log).launch(plan)
+
+
+def _why(request: EnvRequest, python: PythonFound) -> str:
+    count = len(request.requirements)
+    packages = f"{count} package{'s' if count != 1 else ''}"
+    return f"the project declares {request.spec_file} (Python {request.python or python.version}, {packages})"
 
 
 def write_mlproject(directory: Path, project: Project, log: logging.Logger) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from . import packaging
+from .envspec import EnvRequest
 from .errors import InvalidRequest
 from .models import Resources
 from .project import EntryPoint, Project
+from .pythons import PythonFound
 
 
 @dataclass
@@ -77,6 +79,30 @@ class SubmitRequest:
 
 
 @dataclass
+class EnvDecision:
+    """Which environment a job runs in, and why: what every surface shows before a submit."""
+
+    policy: str  # what was asked: auto, notebook or project
+    used: str  # what runs: notebook or project
+    why: str
+    request: EnvRequest | None = None  # the project's declared env (used == "project")
+    python: PythonFound | None = None  # the interpreter found for it
+    cached: bool | None = None  # the env is built already (None: nothing to build)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "used": self.used,
+            "why": self.why,
+            "spec_file": self.request.spec_file if self.request else None,
+            "python_requested": self.request.python if self.request else None,
+            "python_used": self.python.version if self.python else None,
+            "note": self.python.note if self.python else None,
+            "cached": self.cached,
+        }
+
+
+@dataclass
 class Preview:
     path: str
     project: Project | None
@@ -86,6 +112,7 @@ class Preview:
     warn_bytes: int
     resources: dict[str, Any]
     warnings: list[str]
+    env: EnvDecision | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +122,7 @@ class Preview:
             "files": self.selection.to_dict(self.limit_bytes, self.warn_bytes),
             "resources": self.resources,
             "warnings": self.warnings,
+            "env": self.env.to_dict() if self.env else None,
         }
 
 
@@ -109,9 +137,11 @@ class DryRun:
     params: dict[str, str]
     content_hash: str
     total_bytes: int
+    env: EnvDecision | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "env": self.env.to_dict() if self.env else None,
             "dry_run": True,
             "script": self.script,
             "command": self.command,
@@ -140,7 +170,7 @@ class SubmitPlan:
     selection: packaging.Selection
     extra: dict[str, bytes]
     sweep: dict[str, Any] | None
-    env_manager: str
+    env: EnvDecision
     launcher: str
     experiment: str
     stop_grace: float | None
@@ -154,7 +184,7 @@ class CheckResult:
     command: str
     params: dict[str, str]
     resources: dict[str, Any]
-    env_manager: str
+    env: EnvDecision
     launcher: str
     experiment: str
     warnings: list[str]
@@ -165,7 +195,8 @@ class CheckResult:
             "command": self.command,
             "params": self.params,
             "resources": self.resources,
-            "env_manager": self.env_manager,
+            "env_manager": self.env.used,
+            "env": self.env.to_dict(),
             "launcher": self.launcher,
             "experiment": self.experiment,
             "warnings": self.warnings,
@@ -182,7 +213,11 @@ class Settings:
     tracking_uri: str | None
     ui_url: str | None
     python: str
-    env_manager: str
+    env_manager: str  # the default policy: auto, notebook or project
+    python_search_paths: tuple[str, ...]
+    envs_dir: str
+    uv_cache_dir: str | None
+    build_on: str  # submit or node
     experiment_name: str | None
     max_project_bytes: int
     warn_project_bytes: int

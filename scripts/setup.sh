@@ -2,7 +2,9 @@
 # Install everything jupyter-mltf's stack, tests and demo need on Debian 12, as root. Idempotent.
 #   apt: Slurm (slurmctld/slurmd/slurmdbd) + munge + MariaDB, sudo, Debian's chromium, python3-venv
 #   users: the non-root cluster users that jobs run as (MLTF_USER, MLTF_USER2)
-#   venv: $MLTF_HOME/venv from Debian's /usr/bin/python3 (world-readable: jobs of other users run it)
+#   venv: $MLTF_HOME/venv from Debian's /usr/bin/python3 (world-readable: jobs of other users run it), with uv
+#   pythons: two Python minors besides the venv's, copied from the image's pyenv builds under root's home (mode
+#            700) to $MLTF_HOME/pythons/<version> (world-readable), for projects that declare their Python
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -16,7 +18,7 @@ retry() { local i; for i in 1 2 3 4 5 6; do "$@" && return 0; echo "retry $i: $*
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh must run as root (it installs Debian packages and creates users)" >&2; exit 1; }
 
-PKGS="munge slurmctld slurmd slurm-client slurmdbd mariadb-server sudo python3-venv python3-dev chromium rsync curl procps"
+PKGS="munge slurmctld slurmd slurm-client slurmdbd mariadb-server sudo python3-venv python3-dev chromium rsync curl procps patchelf"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -50,7 +52,30 @@ if [ ! -e "$stamp" ]; then
   retry "$VENV/bin/pip" install -q -r "$REPO/scripts/requirements-dev.txt"
   rm -f "$VENV"/.mltf-deps-*; touch "$stamp"
 fi
+# uv builds the projects' environments (a dependency in pyproject.toml; install-src.sh installs with --no-deps)
+if ! "$VENV/bin/python" -m uv --version >/dev/null 2>&1; then
+  ph "pip install uv"
+  retry "$VENV/bin/pip" install -q uv
+fi
 chmod -R a+rX "$VENV"
+
+# Pythons for projects that declare one (python_env.yaml `python:`), found by the python_search_paths trait.
+# pyenv's builds carry an absolute RUNPATH into /root (unreadable to the cluster users): point it at the copy.
+PYENV_VERSIONS=${PYENV_VERSIONS:-/root/.pyenv/versions}
+for version in ${MLTF_PYTHONS:-3.10.13 3.12.1}; do
+  src=$PYENV_VERSIONS/$version dst=$MLTF_HOME/pythons/$version
+  if [ -x "$dst/bin/python3" ]; then continue; fi
+  if [ ! -x "$src/bin/python3" ]; then ph "python $version: $src is absent, skipped"; continue; fi
+  ph "python $version -> $dst"
+  mkdir -p "$MLTF_HOME/pythons"; chmod 755 "$MLTF_HOME/pythons"
+  rm -rf "$dst.part"; cp -a "$src" "$dst.part"
+  find "$dst.part" -type f \( -name 'python3*' -o -name '*.so*' \) -print0 | while IFS= read -r -d '' f; do
+    rpath=$(patchelf --print-rpath "$f" 2>/dev/null) || continue
+    case $rpath in *"$src"*) patchelf --set-rpath "${rpath//$src/$dst}" "$f" ;; esac
+  done
+  chmod -R a+rX,go-w "$dst.part"; mv "$dst.part" "$dst"
+  runuser -u "$MLTF_USER" -- "$dst/bin/python3" -c 'import ssl, sqlite3, ctypes' || { echo "python $version does not run as $MLTF_USER" >&2; exit 1; }
+done
 
 if ! command -v configurable-http-proxy >/dev/null; then
   ph "configurable-http-proxy (npm)"

@@ -115,6 +115,10 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+#: one uv download cache for the whole run (envs stay per test): a second build of a spec copies, not downloads
+TEST_UV_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "mltf-test-uv")
+
+
 def state_traits(state: Path, backend: str, **traits: Any) -> dict[str, Any]:
     """MLTFManager settings that keep a test's store, jobs and archives under ``state``."""
     return {
@@ -122,6 +126,7 @@ def state_traits(state: Path, backend: str, **traits: Any) -> dict[str, Any]:
         "store_path": str(state / "jobs.sqlite"),
         "jobs_dir": str(state / "jobs"),
         "archives_dir": str(state / "archives"),
+        "uv_cache_dir": TEST_UV_CACHE,
         **traits,
     }
 
@@ -139,6 +144,7 @@ def manager_traits(tmp_path: Path) -> dict[str, Any]:
         "jobs_dir": str(tmp_path / "mltf" / "jobs"),
         "archives_dir": str(tmp_path / "mltf" / "archives"),
         "store_path": str(tmp_path / "mltf" / "jobs.sqlite"),
+        "uv_cache_dir": TEST_UV_CACHE,
         "tracking_uri": TRACKING_URI,
         "poll_interval": 0.5,
     }

@@ -263,14 +263,17 @@ def test_notebook_project_runs_with_parameters(client, tmp_path):
     assert (root / "MLproject").exists()  # the proposed MLproject was written for the user
 
 
-def test_project_env_built_once_and_cached(client, make_project):
+def test_project_env_built_once_and_cached(client, make_project, manager_traits):
+    """Built at submit (the job finds it cached), built once: the second submit reuses it."""
     root = make_project(files={"requirements.txt": "# nothing extra: the env only has to exist\n"})
     first = client.submit(str(root), env_manager="project", resources={"partition": "cpu"})
     assert first.wait(300).state is JobState.COMPLETED, first.logs()
-    assert "built project env" in first.logs()
+    assert "project env (cached" in first.logs()
+    envs = sorted(os.listdir(client.manager.envs_dir))
     second = client.submit(str(root), env_manager="project", resources={"partition": "cpu"})
     assert second.wait(300).state is JobState.COMPLETED, second.logs()
-    assert "reusing cached project env" in second.logs()
+    assert "project env (cached" in second.logs()
+    assert sorted(os.listdir(client.manager.envs_dir)) == envs
 
 
 def test_tracking_token_travels_in_a_private_file(client, make_project, monkeypatch):

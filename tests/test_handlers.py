@@ -372,7 +372,7 @@ async def test_unexpected_errors_are_a_generic_500(jp_fetch: Any, jp_serverapp: 
     code, body = await call(jp_fetch, "config")
     assert code == 500
     assert body == {"message": "internal error in jupyter-mltf: the server log has the details",
-                    "reason": "internal-error"}
+                    "reason": "internal-error", "field": None}
 
 
 # -- issue 12: bodies nested deeply or with numbers of thousands of digits: a 400 that says so, never a 500 ----

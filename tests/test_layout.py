@@ -19,6 +19,10 @@ NODE_MAY_IMPORT = {
     "jupyter_mltf.procs": "the one subprocess helper (scontrol for the rendezvous host)",
     "jupyter_mltf.entrypoints": "pure: a sweep trial's parameters are checked and its command rendered as at submit",
     "jupyter_mltf.envspec": "pure: an environment file's requirements, read the same way at submit and on the node",
+    "jupyter_mltf.envbuild": "pure: a project env built and cached the same way at submit and, where the site "
+    "builds there, on the node (under the same lock)",
+    "jupyter_mltf.pythons": "pure: the interpreter that answers a declared Python version, the same at submit and "
+    "on the node",
     "jupyter_mltf.yamlsafe": "pure: the bounded YAML reader envspec reads environment files with",
     "jupyter_mltf.resources": "pure: the bounded number parsers entrypoints and yamlsafe use",
     "jupyter_mltf.study": "pure: a sweep's Optuna study, opened by every array task and by the watcher's summary",

@@ -9,20 +9,43 @@ import time
 from pathlib import Path
 
 from ..contract import ContractError, RunnerSpec
-from .envs import ensure_env
+from ..envbuild import BuiltEnv, ensure_env
+from ..envspec import EnvRequest, declared_env
+from ..pythons import PythonFound
 from .joblog import say
 
 
+def project_env(spec: RunnerSpec, workdir: str) -> BuiltEnv | None:
+    """The project's declared env: built at submit (a cache hit here), or built now (build_on "node", or the
+    cached env was pruned since); None for jobs that run in the notebook's env."""
+    request = _declared(spec, workdir)
+    if request is None:
+        return None
+    if not spec.envs_dir:
+        raise ContractError("the job spec names a project environment but no envs_dir: the job dir is damaged")
+    python = PythonFound(path=spec.env_python or spec.python, version=spec.env_python_version or "", note=None)
+    t0 = time.monotonic()
+    built = ensure_env(
+        request, python, spec.envs_dir, uv_cache_dir=spec.uv_cache_dir,
+        extra_requirements=tuple(spec.extra_requirements or ()), say=say,
+    )
+    state = "built" if built.built_now else "cached"
+    say(f"project env ({state}, {time.monotonic() - t0:.1f}s): Python {built.python_version}, {built.path}")
+    return built
+
+
+def _declared(spec: RunnerSpec, workdir: str) -> EnvRequest | None:
+    if spec.env_request is not None:
+        return EnvRequest.from_dict(spec.env_request)
+    if spec.env_manager == "project" and spec.env_spec:  # a job queued by a release before env_request
+        return declared_env(Path(workdir), spec.env_spec)
+    return None
+
+
 def entry_point_bin_dir(spec: RunnerSpec, workdir: str) -> str:
-    """Where the entry point's ``python`` comes from: the notebook's env, or the project's cached env."""
-    bin_dir = os.path.dirname(spec.python or sys.executable)
-    if spec.env_manager == "project" and spec.env_spec:
-        if not spec.envs_dir:
-            raise ContractError("the job spec names a project environment but no envs_dir: the job dir is damaged")
-        t0 = time.monotonic()
-        bin_dir, built = ensure_env(Path(workdir) / spec.env_spec, spec.envs_dir, spec.python)
-        say(("built" if built else "reusing cached") + f" project env in {time.monotonic() - t0:.1f}s: {bin_dir}")
-    return bin_dir
+    """Where the entry point's ``python`` comes from: the project's env, or the notebook's."""
+    built = project_env(spec, workdir)
+    return built.bin_dir if built else os.path.dirname(spec.python or sys.executable)
 
 
 def child_env(spec: RunnerSpec, bin_dir: str, token: str | None) -> dict[str, str]:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import ContractError, JobPaths, RunnerSpec
+from ..envbuild import BuiltEnv
 from .archive import extract_archive
-from .entry import child_env, entry_point_bin_dir
+from .entry import child_env, project_env
+from .envrecord import record_env
 from .joblog import say
 from .launchers import Topology, host_id, launch_argv, topology
 from .ranklog import RankLogTail
@@ -46,6 +48,7 @@ class _Job:
     host: str
     started: float
     token: str | None
+    env: BuiltEnv | None = None  # the project env the entry point ran in (None: the notebook's)
 
     @property
     def is_leader(self) -> bool:
@@ -96,7 +99,8 @@ def _start_entry_point(job: _Job, workdir: str, rank_logs: str) -> tuple[subproc
     """The entry point's process, started under its launcher (returned too)."""
     spec, topo = job.spec, job.topo
     extract_archive(spec.archive, workdir)
-    bin_dir = entry_point_bin_dir(spec, workdir)
+    job.env = project_env(spec, workdir)
+    bin_dir = job.env.bin_dir if job.env else os.path.dirname(spec.python or sys.executable)
     argv = launch_argv(spec, workdir, topo, rank_log_dir=rank_logs)
     env = child_env(spec, bin_dir, job.token)
     env.update(topo.env())
@@ -152,6 +156,7 @@ def _finish(job: _Job, tracker: Tracker, stop: StopOnSignal, rc: int) -> int:
         if os.path.exists(log_path):
             sys.stdout.flush()
             tracker.call("log_artifact", log_path, "mltf")
+        record_env(tracker, job.env, job.spec.python)
         tracker.call("set_terminated", status=status)
         _write_result(job.paths, state, rc, job.started, job.host)
     say(f"done: {status}")

@@ -31,6 +31,8 @@ from .fields import STYLE, FieldMarks, row_label
 from .polling import Poller, in_background
 from .render import (
     COLUMNS,
+    ENV_OPTIONS,
+    env_html,
     error_html,
     esc,
     fmt_duration,
@@ -147,6 +149,15 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.load_button = w.Button(description="Load", tooltip="read the directory's MLproject and files")
         self.entry_point = w.Dropdown(description="Entry point", options=[])
         self.params_box = w.VBox()
+        self.env_manager = w.Dropdown(
+            description="Environment",
+            options=[(label, value) for value, label in ENV_OPTIONS],
+            value="auto",
+            tooltip="which Python environment the job runs in",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="520px"),
+        )
+        self.env_line = w.HTML()  # which env the check says will be used, and why
         self.partition = w.Dropdown(description="Partition", options=[])
 
         def narrow() -> w.Layout:
@@ -169,7 +180,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             layout=w.Layout(width="620px", height="110px"),
             continuous_update=False,
         )
-        self._row_labels = [row_label() for _ in range(5)]
+        self._row_labels = [row_label() for _ in range(6)]
         self.sweep_box = w.Accordion(children=[w.VBox([self.sweep, self._row_labels[4]])],
                                      titles=("Sweep (hyperparameter search)",), selected_index=None)
         self._register_marks()
@@ -183,9 +194,10 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
 
     def _register_marks(self) -> None:
         """Which widget, and which row's label, each error field of the core goes to."""
-        directory, entry, row1, row2, sweep = self._row_labels
+        directory, entry, row1, row2, sweep, env = self._row_labels
         self.marks.add("path", self.directory, directory)
         self.marks.add("entry_point", self.entry_point, entry)
+        self.marks.add("env_manager", self.env_manager, env)
         for name in ("partition", "gpus", "gpu_type"):
             self.marks.add(f"resources.{name}", getattr(self, name), row1)
         for name in ("time", "mem", "cpus", "nodes"):
@@ -200,7 +212,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.trials_view = w.HTML()
 
     def _layout(self) -> list[Any]:
-        directory, entry, row1, row2, _sweep = self._row_labels
+        directory, entry, row1, row2, _sweep, env = self._row_labels
         resources = w.VBox([
             w.HBox([self.partition, self.gpus, self.gpu_type]),
             row1,
@@ -219,6 +231,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             self.entry_point,
             entry,
             self.params_box,
+            w.VBox([self.env_manager, self.env_line, env]),
             resources,
             self.sweep_box,
             self.preview_html,
@@ -239,6 +252,9 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             if follow_interval:
                 self.poll_interval = float(self._config.get("poll_interval") or 2.0)
             self._set_partitions(self._config)
+            default_env = (self._config.get("defaults") or {}).get("env_manager")
+            if default_env in dict(ENV_OPTIONS):  # the site's default policy, when it is not auto
+                self.env_manager.value = default_env
             for name, fields in (("gpus", (self.gpus, self.gpu_type)), ("partitions", (self.partition,)),
                                  ("logs", (self.log_title, self.log_view))):
                 if not self.capability(name):
@@ -259,6 +275,11 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         self.message.value = error_html(message)
         if field is not None:
             self.marks.mark(field, message)
+
+    def show_env(self, env: Any) -> None:
+        """The line under the Environment dropdown: which env the submit will use and why (the ``env`` block of
+        a check or preview answer; empty when the server sends none)."""
+        self.env_line.value = env_html(env)
 
     def show_info(self, text_html: str) -> None:
         self.last_error = None
@@ -326,6 +347,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
             self.entry_point.value = "main" if "main" in names else names[0]
         self._show_params()
         self.preview_html.value = self._preview_html(data)
+        self.show_env(data.get("env"))
         self.show_info("")
 
     def _entry(self) -> dict[str, Any]:
@@ -435,6 +457,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
                 params=self.params(),
                 resources=self.resources(),
                 sweep=sweep,
+                env_manager=self.env_manager.value or None,
             )
         except MLTFError as exc:
             self.show_error(exc.message, exc.field)
@@ -455,7 +478,7 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
     def _watch_fields(self) -> None:
         """Check the form whenever a value the user gives changes (the parameters watch themselves)."""
         for widget in (self.partition, self.gpus, self.gpu_type, self.time, self.mem, self.cpus, self.nodes,
-                       self.sweep):
+                       self.sweep, self.env_manager):
             widget.observe(lambda _c: self.check_in_background(), names="value")
 
     def check(self, generation: int | None = None) -> MLTFError | None:
@@ -465,20 +488,26 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         if not self._preview:
             return None  # nothing loaded: the load's own error is shown
         error: MLTFError | None = None
+        answer: Any = None
         try:
-            self.client.check(self.directory.value, entry_point=self.entry_point.value or None,
-                              params=self.params(), resources=self.resources(), sweep=self.sweep_spec())
+            answer = self.client.check(self.directory.value, entry_point=self.entry_point.value or None,
+                                       params=self.params(), resources=self.resources(),
+                                       sweep=self.sweep_spec(), env_manager=self.env_manager.value or None)
         except MLTFError as exc:
             error = exc
         with self._lock:  # a submit starting now makes this answer old: compare and show in one step
             if generation is not None and generation != self._check_generation:
                 return error
             if error is None:
+                self.show_env(_answer_dict(answer).get("env"))
                 self.marks.clear()
                 if self.last_error is not None:
                     self.show_info("")
-            elif not self.marks.mark(error.field, error.message):
-                self.show_error(error.message)
+            else:
+                if error.field == "env_manager":
+                    self.show_env(None)  # the env it named cannot be used: no line about it
+                if not self.marks.mark(error.field, error.message):
+                    self.show_error(error.message)
         return error
 
     def check_in_background(self) -> threading.Thread:
@@ -620,6 +649,13 @@ class SubmitPanel(w.VBox):  # type: ignore[misc]
         for row in self.rows.values():
             row.close()
         super().close()
+
+
+def _answer_dict(answer: Any) -> dict[str, Any]:
+    """A check answer as its REST body (a ``CheckResult``, or a mapping from a stand-in client)."""
+    if hasattr(answer, "to_dict"):
+        answer = answer.to_dict()
+    return dict(answer) if isinstance(answer, dict) else {}
 
 
 def _param_widget(param: dict[str, Any]) -> Any:

@@ -127,3 +127,24 @@ def pre(text: str) -> str:
         "<pre style='max-height:260px;overflow:auto;background:#f7f7f7;padding:4px;margin:0;"
         f"font-size:85%'>{html.escape(printable(text, multiline=True))}</pre>"
     )
+
+
+#: the Environment dropdown: (value sent as ``env_manager``, label)
+ENV_OPTIONS = (
+    ("auto", "auto: the project's env if it declares one, else the notebook's"),
+    ("notebook", "notebook: this notebook's own env"),
+    ("project", "project: the env the project declares"),
+)
+
+
+def env_html(env: Any) -> str:
+    """The one line under the Environment dropdown (``project env: python_env.yaml, Python 3.10.13 (3.10
+    asked)``), with the server's note on the Python used; empty when the answer has no ``env`` block."""
+    from ..cli import env_summary
+
+    line = env_summary(env if isinstance(env, Mapping) else None)
+    if line is None:
+        return ""
+    note = env.get("note") if isinstance(env, Mapping) else None
+    extra = f" <i>({esc(note)})</i>" if note else ""
+    return f"<span style='font-size:90%;color:#444'>{esc(line)}{extra}</span>"

@@ -12,6 +12,7 @@ export interface IChoices {
   resources?: IResources;
   name?: string;
   experiment?: string;
+  env_manager?: string;
 }
 
 /** The subset of the Web Storage API used here. */
@@ -110,6 +111,7 @@ export function mergeChoices(
     entry_point: pre.entry_point || mem.entry_point,
     name: pre.name ?? mem.name,
     experiment: pre.experiment ?? mem.experiment,
+    env_manager: pre.env_manager || mem.env_manager,
     params: { ...(mem.params || {}), ...(pre.params || {}) },
     resources: {
       ...withoutEmpty(configDefaults),

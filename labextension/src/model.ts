@@ -94,6 +94,23 @@ export interface IProjectInfo {
   notes: string[];
 }
 
+/**
+ * Which environment a submit runs in, and why (the `env` block of POST check, preview and dry run).
+ * Absent from an older server.
+ */
+export interface IEnvDecision {
+  /** what was asked: auto, notebook or project */
+  policy: string;
+  /** what runs: notebook or project */
+  used: string;
+  why: string;
+  spec_file: string | null;
+  python_requested: string | null;
+  python_used: string | null;
+  note: string | null;
+  cached?: boolean | null;
+}
+
 export interface IPreview {
   path: string;
   /** set when the directory cannot be used as it is (then `project` is null) */
@@ -102,6 +119,7 @@ export interface IPreview {
   files: IPreviewFiles;
   resources: IResources;
   warnings: string[];
+  env?: IEnvDecision | null;
 }
 
 export interface IJob {
@@ -142,6 +160,8 @@ export interface ISubmitRequest {
   resources: IResources;
   name?: string;
   experiment?: string;
+  /** auto | notebook | project; absent: the server's default */
+  env_manager?: string;
   idempotency_key?: string;
 }
 
@@ -154,6 +174,7 @@ export interface ICheckResult {
   resources: IResources;
   warnings: string[];
   env_manager?: string;
+  env?: IEnvDecision | null;
   launcher?: string;
   experiment?: string;
 }

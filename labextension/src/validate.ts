@@ -4,7 +4,7 @@
  * the form's values. Limits of partitions (GPUs per node, max time, memory...) are NOT checked here: the
  * server checks them in one place (POST check / POST jobs) and the dialog shows its answer.
  */
-import { IParameter, IResources, ISubmitRequest } from './model';
+import { IEnvDecision, IParameter, IResources, ISubmitRequest } from './model';
 
 /** The form field (`data-field`, input `name`) of a parameter. */
 export const PARAM_FIELD_PREFIX = 'param:';
@@ -17,7 +17,51 @@ export function paramField(name: string): string {
 export const RESOURCE_INPUTS = ['partition', 'gpus', 'gpu_type', 'time', 'mem', 'cpus'] as const;
 
 /** Top-level request fields that have an input of their own in the dialog. */
-const TOP_LEVEL_INPUTS = ['entry_point', 'name', 'experiment'];
+const TOP_LEVEL_INPUTS = ['entry_point', 'name', 'experiment', 'env_manager'];
+
+/** The Environment select of the dialog (the request's `env_manager`): value, label. */
+export const ENV_MANAGERS: [string, string][] = [
+  ['auto', "auto: the project's env if it declares one, else the notebook's"],
+  ['notebook', "notebook: the notebook's own env"],
+  ['project', 'project: the env the project declares']
+];
+
+/** The select's starting value: the remembered one, else the server's default, else auto. */
+export function initialEnvManager(
+  remembered: string | null | undefined,
+  serverDefault: string | null | undefined
+): string {
+  const known = ENV_MANAGERS.map(([value]) => value);
+  for (const value of [remembered, serverDefault]) {
+    if (value && known.includes(value)) {
+      return value;
+    }
+  }
+  return 'auto';
+}
+
+/**
+ * The one line the dialog shows about the env a submit will use, from the `env` block of POST check:
+ * `Environment: project env: python_env.yaml, Python 3.10.13 (3.10 asked)` or `Environment: notebook
+ * env: the project declares no environment`, then the server's note on the Python. '' when the server
+ * sends no `env` (an older server).
+ */
+export function envLine(env: IEnvDecision | null | undefined): string {
+  if (!env || typeof env !== 'object' || !env.used) {
+    return '';
+  }
+  let python = env.python_used ? `Python ${env.python_used}` : '';
+  if (python && env.python_requested) {
+    python += ` (${env.python_requested} asked)`;
+  }
+  const first = env.used === 'project' ? env.spec_file || env.why : env.why;
+  const what = [first, python].filter(Boolean).join(', ');
+  let line = `Environment: ${env.used} env${what ? `: ${what}` : ''}`;
+  if (env.cached === false) {
+    line += '; built at submit';
+  }
+  return env.note ? `${line}. ${env.note}` : line;
+}
 
 /**
  * The dialog's form field for the `field` of an error body: `params.lr` -> `param:lr`,
@@ -118,6 +162,8 @@ export interface IFormValues {
   entry_point: string;
   name: string;
   experiment: string;
+  /** auto | notebook | project ('' : the server's default) */
+  env_manager: string;
   params: { [name: string]: string };
   partition: string;
   gpus: string;
@@ -178,7 +224,7 @@ export function requestOf(values: IFormValues): ISubmitRequest {
   if (values.entry_point) {
     req.entry_point = values.entry_point;
   }
-  for (const key of ['notebook', 'name', 'experiment'] as const) {
+  for (const key of ['notebook', 'name', 'experiment', 'env_manager'] as const) {
     if (values[key]) {
       req[key] = values[key]!;
     }

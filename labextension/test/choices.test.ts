@@ -105,6 +105,13 @@ describe('mergeChoices', () => {
     });
   });
 
+  it('env_manager: prefill < remembered', () => {
+    expect(mergeChoices(null, null, { env_manager: 'project' }, {}).env_manager).toBe('project');
+    expect(
+      mergeChoices(null, null, { env_manager: 'project' }, { env_manager: 'notebook' }).env_manager
+    ).toBe('notebook');
+  });
+
   it('withoutEmpty', () => {
     expect(withoutEmpty({ gpus: 0, mem: '', time: null, partition: undefined })).toEqual({
       gpus: 0

@@ -1,15 +1,18 @@
-import { IParameter } from '../src/model';
+import { IEnvDecision, IParameter } from '../src/model';
 import {
   apiNotebook,
   apiPath,
   checkParam,
   checkVerdict,
   checkWholeNumber,
+  ENV_MANAGERS,
+  envLine,
   formFieldOf,
   IFormValues,
   paramField,
   placeErrors,
   requestOf,
+  initialEnvManager,
   typeErrors
 } from '../src/validate';
 
@@ -26,6 +29,7 @@ const values = (over: Partial<IFormValues> = {}): IFormValues => ({
   entry_point: 'main',
   name: '',
   experiment: '',
+  env_manager: '',
   params: {},
   partition: '',
   gpus: '',
@@ -48,7 +52,8 @@ describe('formFieldOf: the error body field -> the dialog input', () => {
     ['resources.cpus', 'cpus'],
     ['entry_point', 'entry_point'],
     ['name', 'name'],
-    ['experiment', 'experiment']
+    ['experiment', 'experiment'],
+    ['env_manager', 'env_manager']
   ])('%s -> %s', (field, input) => {
     expect(formFieldOf(field)).toBe(input);
   });
@@ -56,7 +61,6 @@ describe('formFieldOf: the error body field -> the dialog input', () => {
   it.each([
     'path',
     'notebook',
-    'env_manager',
     'launcher',
     'sweep',
     'script',
@@ -198,6 +202,11 @@ describe('requestOf', () => {
     });
   });
 
+  it('sends the env policy when one is chosen, and leaves it to the server otherwise', () => {
+    expect(requestOf(values({ env_manager: 'project' })).env_manager).toBe('project');
+    expect('env_manager' in requestOf(values())).toBe(false);
+  });
+
   it('drops gpu_type without GPUs and sends the notebook when there is one', () => {
     const req = requestOf(values({ gpus: '', gpu_type: 'a100', notebook: 'nb.ipynb' }));
     expect(req.resources).toEqual({ gpus: 0 });
@@ -219,5 +228,78 @@ describe('request paths', () => {
     expect(apiNotebook('', 'x.ipynb')).toBe('x.ipynb');
     expect(apiNotebook('', 'a/x.ipynb')).toBeNull();
     expect(apiNotebook('demo', null)).toBeNull();
+  });
+});
+
+describe('the Environment select', () => {
+  it('offers auto, notebook and project', () => {
+    expect(ENV_MANAGERS.map(([value]) => value)).toEqual(['auto', 'notebook', 'project']);
+  });
+
+  it('starts at the remembered choice, else the server default, else auto', () => {
+    expect(initialEnvManager('project', 'notebook')).toBe('project');
+    expect(initialEnvManager(undefined, 'notebook')).toBe('notebook');
+    expect(initialEnvManager('conda', null)).toBe('auto');
+    expect(initialEnvManager(null, undefined)).toBe('auto');
+  });
+
+  it('an env_manager error goes to the select, not the general line', () => {
+    const placed = placeErrors(
+      [{ field: 'env_manager', message: 'python 3.99 is not available: 3.10.13, 3.12.4 are' }],
+      form => form === 'env_manager'
+    );
+    expect(placed.fields).toEqual({
+      env_manager: 'python 3.99 is not available: 3.10.13, 3.12.4 are'
+    });
+    expect(placed.general).toEqual([]);
+  });
+});
+
+describe('envLine: the check answer env block as one line', () => {
+  const project: IEnvDecision = {
+    policy: 'auto',
+    used: 'project',
+    why: 'the project declares python_env.yaml (python 3.10, 2 packages)',
+    spec_file: 'python_env.yaml',
+    python_requested: '3.10',
+    python_used: '3.10.13',
+    note: null,
+    cached: true
+  };
+
+  it('project env: the spec file and the Python used', () => {
+    expect(envLine(project)).toBe(
+      'Environment: project env: python_env.yaml, Python 3.10.13 (3.10 asked)'
+    );
+  });
+
+  it('adds the note on the Python and that it is built at submit', () => {
+    const env = {
+      ...project,
+      python_requested: '3.10.4',
+      note: '3.10.4 asked, 3.10.13 used (newest 3.10.x)',
+      cached: false
+    };
+    expect(envLine(env)).toBe(
+      'Environment: project env: python_env.yaml, Python 3.10.13 (3.10.4 asked); built at submit.' +
+        ' 3.10.4 asked, 3.10.13 used (newest 3.10.x)'
+    );
+  });
+
+  it('notebook env: why', () => {
+    const env: IEnvDecision = {
+      ...project,
+      used: 'notebook',
+      why: 'the project declares no environment',
+      spec_file: null,
+      python_requested: null,
+      python_used: null
+    };
+    expect(envLine(env)).toBe('Environment: notebook env: the project declares no environment');
+  });
+
+  it('nothing from an older server', () => {
+    expect(envLine(undefined)).toBe('');
+    expect(envLine(null)).toBe('');
   });
 });

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import corpus_core, corpus_inputs, corpus_packaging
+from . import corpus_core, corpus_envs, corpus_inputs, corpus_packaging
 from .case import ALL, LIMIT_BYTES, NON_UTF8, RES, Case
 from .helpers import write_tiny
 
@@ -126,7 +126,7 @@ def oversized_body() -> bytes:
 
 
 # round two (issue 12): each area keeps its rows and projects in its own module
-ROUND_TWO = (corpus_packaging, corpus_inputs, corpus_core)
+ROUND_TWO = (corpus_packaging, corpus_inputs, corpus_core, corpus_envs)
 
 
 def all_cases() -> list[Case]:

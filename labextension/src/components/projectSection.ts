@@ -4,6 +4,7 @@
  */
 import { IChoices } from '../choices';
 import { IPreview, IProjectInfo } from '../model';
+import { ENV_MANAGERS, initialEnvManager } from '../validate';
 import { el } from './dom';
 import { makeField, makeInput, makeSelect } from './fields';
 
@@ -14,6 +15,8 @@ export interface IProjectSection {
   command: HTMLElement;
   /** the command the server resolved for the current values (from POST check) */
   resolved: HTMLElement;
+  /** which env the submit will use and why (from POST check) */
+  env: HTMLElement;
 }
 
 /** The entry point to start with: the remembered one, else `main`, else the first. */
@@ -28,7 +31,8 @@ export function renderProject(
   preview: IPreview,
   proj: IProjectInfo,
   dir: string,
-  initial: IChoices
+  initial: IChoices,
+  defaultEnv?: string | null
 ): IProjectSection {
   const node = el('section', { class: 'mltf-section mltf-project' });
   const nameLine = el(
@@ -54,6 +58,9 @@ export function renderProject(
     class: 'mltf-command-resolved',
     title: 'the command the job runs'
   });
+  const envSelect = makeSelect('env_manager', ENV_MANAGERS);
+  envSelect.value = initialEnvManager(initial.env_manager, defaultEnv);
+  const env = el('div', { class: 'mltf-env-line', 'aria-live': 'polite' });
   node.append(
     nameLine,
     makeField('entry_point', 'Entry point', entrySelect, ''),
@@ -69,8 +76,10 @@ export function renderProject(
       makeInput('experiment', initial.experiment || '', 'Default'),
       ''
     ),
+    makeField('env_manager', 'Environment', envSelect, 'The Python environment the job runs in.'),
+    env,
     command,
     resolved
   );
-  return { node, entrySelect, command, resolved };
+  return { node, entrySelect, command, resolved, env };
 }

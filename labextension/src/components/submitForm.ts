@@ -24,6 +24,7 @@ import {
   apiNotebook,
   apiPath,
   checkVerdict,
+  envLine,
   IFieldError,
   IFormValues,
   paramField,
@@ -141,7 +142,14 @@ export class SubmitForm extends Widget {
       this.target.prefill
     );
     this._remembered = initial.params || {};
-    this._project = renderProject(preview, proj, this.target.path, initial);
+    this._project = renderProject(
+      preview,
+      proj,
+      this.target.path,
+      initial,
+      config.defaults?.env_manager
+    );
+    this._project.env.textContent = envLine(preview.env);
     this._project.entrySelect.addEventListener('change', () => this._renderParams(true));
     this._params = el('section', { class: 'mltf-section mltf-params' });
     const resources = new ResourceFields(config, initial.resources || {});
@@ -205,6 +213,7 @@ export class SubmitForm extends Widget {
       entry_point: this._entryPoint()?.name || '',
       name: value('name'),
       experiment: value('experiment'),
+      env_manager: value('env_manager'),
       params,
       partition: value('partition'),
       gpus: value('gpus'),
@@ -283,6 +292,7 @@ export class SubmitForm extends Widget {
   private _showCheck(result: ICheckResult | null): void {
     if (this._project) {
       this._project.resolved.textContent = result?.command || '';
+      this._project.env.textContent = envLine(result?.env);
     }
     if (this._checkWarnings) {
       this._checkWarnings.textContent = '';
@@ -315,13 +325,14 @@ export class SubmitForm extends Widget {
     try {
       const job = await api.submit(req);
       this._job = job;
-      const { entry_point, params, resources, name, experiment } = req;
+      const { entry_point, params, resources, name, experiment, env_manager } = req;
       saveChoices(browserStore(), this._choicesKey, {
         entry_point,
         params,
         resources,
         name,
-        experiment
+        experiment,
+        env_manager
       });
       return job;
     } catch (error) {
