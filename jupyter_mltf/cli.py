@@ -4,6 +4,7 @@ Errors print one line that says what to do (``--debug`` shows the traceback); ex
 input, 1 for a failed job or an unreachable cluster. Every name, path, parameter and message is printed
 through :func:`~jupyter_mltf.formatting.printable` (control, bidi and zero-width characters escaped); a job's
 own log keeps its bytes when piped and is escaped the same way on a terminal (:func:`write_log`).
+(Just over 400 lines: one parser for every subcommand, and the printouts the magics reuse.)
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ An env is ``<envs_dir>/<key>``, where the key hashes the normalised requirements
 platform; it is used only once its ready marker is written, so a build that died half-way is rebuilt. No
 index is ever named here: uv reads UV_INDEX_URL..., and pip's own settings (PIP_INDEX_URL, pip.conf) are
 passed on to uv in its terms.
+
+(Just over 400 lines: the lock, the two builders and the index translation must agree on one layout.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Pure (no server state): the submit check (:func:`check_spec`, from project.py), the env decision
 (:func:`declared_env`: which Python and packages the project asks for) and the env builder
 (:mod:`jupyter_mltf.envbuild`, at submit or on the node) read requirements the same way.
+
+(Just over 400 lines: five file formats and their refusals, each a few lines, read by one reader.)
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ A subclass of batchspawner's :class:`~batchspawner.SlurmSpawner` that adds:
 * ``listen_ip`` for one-host clusters, ``--nodes=1``, the session's environment (``MLFLOW_TRACKING_URI``,
   ``JUPYTER_CONFIG_PATH`` that enables the jupyter_mltf server extension and the activity keepalive).
 
+(Over 400 lines: batchspawner's hooks are methods of one class; the form, status and progress parts each
+override a few of them and share the spawner's state.)
+
 Configure it in ``jupyterhub_config.py`` (see ``hub_config/jupyterhub_config.py``)::
 
     c.JupyterHub.spawner_class = "jupyter_mltf.hub.spawner.MLTFSlurmSpawner"
