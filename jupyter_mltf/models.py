@@ -256,6 +256,7 @@ class Capabilities:
     partitions: bool = True
     arrays: bool = False
     multi_node: bool = False
+    builds_envs: bool = False  # the backend builds the project's declared environment on its side
     pending_reason: bool = True
     notes: list[str] = field(default_factory=list)
 

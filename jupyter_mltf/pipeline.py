@@ -185,6 +185,9 @@ class SubmitPipeline:
             return EnvDecision(policy, "notebook", "the notebook's environment was asked for")
         if cell and policy == "auto":  # the cell ran in the kernel: it runs in the same packages
             return EnvDecision(policy, "notebook", "a notebook cell runs in the notebook's environment")
+        if self.backend.capabilities().builds_envs:  # the gateway: its own builder, its own Pythons
+            why = f"the {self.settings.backend_name} backend builds the project's environment on its side"
+            return EnvDecision(policy, "project", why)
         request = declared_env(project.directory, project.env_spec)
         if request is None:
             if policy == "project":

@@ -4,7 +4,7 @@
 # Run as root.
 #   scripts/bench.sh                       # all benches, default (bounded) counts
 #   scripts/bench.sh --full                # the issue's full counts (1,000 jobs, ...); also MLTF_FULL=1
-#   scripts/bench.sh packaging status      # some of them (names: packaging submit status rest start hub)
+#   scripts/bench.sh packaging status      # some of them (names: packaging submit status rest start hub envs)
 # The tables are also appended to $MLTF_BENCH_OUT (default /tmp/mltf-bench-<time>.md, printed at the end).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 [ -n "${MLTF_FULL:-}" ] && flags+=(--full)
-[ ${#names[@]} -gt 0 ] || names=(packaging submit status rest start hub)
+[ ${#names[@]} -gt 0 ] || names=(packaging submit status rest start hub envs)
 for name in "${names[@]}"; do
   [ -f "$REPO/bench/bench_$name.py" ] || { echo "no bench/bench_$name.py" >&2; exit 2; }
 done

@@ -253,6 +253,8 @@ class GatewayBackend(Backend):
             "mltf-gateway 0.6.3 marks every job that logs to an http(s) tracking server FAILED after the project "
             "ends (its wrapper's last line is a bare `curl -X`); the client then trusts the MLflow run's own "
             "status (c.GatewayBackend.trust_mlflow_status).",
+            "The gateway builds the environment the project declares (python_env.yaml) on its side, for every "
+            "job: the Python and packages are not looked up or built here, and --env has no effect.",
             "Multi-node jobs run one copy of the project per task (the gateway's srun wrapper), without "
             "torchrun wiring; job arrays are not supported.",
         ]
@@ -272,6 +274,7 @@ class GatewayBackend(Backend):
             arrays=False,
             multi_node=False,
             pending_reason=False,
+            builds_envs=True,
             notes=notes,
         )
 
