@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import re
 import shlex
 import time
@@ -273,6 +274,7 @@ class SlurmBackend(Backend):
                 found[native] = info
         for native in ids:
             found.setdefault(native, StatusInfo(JobState.UNKNOWN, reason="not found in squeue or sacct"))
+        await asyncio.to_thread(_fill_exit_codes, jobs, found)
         return found
 
     async def _squeue(self, ids: list[str]) -> dict[str, StatusInfo]:
@@ -385,6 +387,24 @@ class SlurmBackend(Backend):
             # the controller's view is fresher than accounting for jobs it still knows
             job.status = combine(live[native]) if native in live else combine(statuses[native])
         return list(found.values())
+
+
+def _fill_exit_codes(jobs: list[Job], found: dict[str, StatusInfo]) -> None:
+    """Accounting can lag behind the controller: a job squeue already shows ended has no exit code until sacct
+    has its record. The runner wrote the code into the job directory (result.json): take it from there."""
+    for job in jobs:
+        info = found.get(job.native_id)
+        if info is None or info.exit_code is not None or not job.job_dir:
+            continue
+        if info.state not in (JobState.FAILED, JobState.COMPLETED):
+            continue
+        try:
+            with open(JobPaths(job.job_dir).result, encoding="utf-8") as fh:
+                code = json.load(fh).get("exit_code")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(code, int) and not isinstance(code, bool):
+            info.exit_code = code
 
 
 def parse_config(text: str) -> ClusterLimits:

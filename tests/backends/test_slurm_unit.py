@@ -120,6 +120,29 @@ def test_one_squeue_for_many_jobs_then_sacct_for_the_rest(monkeypatch):
     assert got["14"].state is JobState.UNKNOWN  # never "gone" or "failed"
 
 
+def test_exit_code_from_the_job_dir_while_accounting_lags(monkeypatch, tmp_path):
+    """squeue already says FAILED, sacct still says RUNNING (slurmdbd lags): the exit code is the one the
+    runner wrote into the job dir, not None (the watcher stops polling a job once it has ended)."""
+    fake = FakeSlurm(
+        {
+            "squeue": (
+                0,
+                "21|FAILED|NonZeroExitCode|vm|2026-11-27T09:00:00|2026-11-27T09:01:00|N/A|mltf-a|c|cpu|x\n",
+                "",
+            ),
+            "sacct": (0, "21|RUNNING|0:0|2026-11-27T09:00:00|Unknown|vm|None|mltf-a|c|cpu|x\n", ""),
+        }
+    )
+    monkeypatch.setattr(slurm_mod, "run_cmd", fake)
+    (job,) = _jobs("21")
+    job.job_dir = str(tmp_path)
+    (tmp_path / "result.json").write_text('{"state": "FAILED", "exit_code": 3}')
+    got = asyncio.run(SlurmBackend().statuses([job]))
+    assert got["21"].state is JobState.FAILED and got["21"].exit_code == 3
+    (tmp_path / "result.json").write_text("not json")
+    assert asyncio.run(SlurmBackend().statuses([job]))["21"].exit_code is None  # unreadable: unknown, no error
+
+
 def test_failed_status_call_is_unknown(monkeypatch):
     monkeypatch.setattr(
         slurm_mod,
