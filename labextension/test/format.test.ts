@@ -188,12 +188,12 @@ describe('paths', () => {
   });
 
   it('relativeProjectDir', () => {
-    expect(relativeProjectDir('demo', '/home/alice')).toBe('demo');
-    expect(relativeProjectDir('/home/alice/demo/', '/home/alice')).toBe('demo');
-    expect(relativeProjectDir('/home/alice', '/home/alice/')).toBe('');
-    expect(relativeProjectDir('/srv/other', '/home/alice')).toBeNull();
-    expect(relativeProjectDir('/home/alice/work/demo', '~/work')).toBe('demo');
-    expect(relativeProjectDir('/home/alice/work', '~/work')).toBe('');
+    expect(relativeProjectDir('demo', '/users/someone')).toBe('demo');
+    expect(relativeProjectDir('/users/someone/demo/', '/users/someone')).toBe('demo');
+    expect(relativeProjectDir('/users/someone', '/users/someone/')).toBe('');
+    expect(relativeProjectDir('/srv/other', '/users/someone')).toBeNull();
+    expect(relativeProjectDir('/users/someone/work/demo', '~/work')).toBe('demo');
+    expect(relativeProjectDir('/users/someone/work', '~/work')).toBe('');
     expect(relativeProjectDir('/x/demo', '')).toBeNull();
   });
 });
